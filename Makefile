@@ -1,0 +1,46 @@
+# Trainable Depth. Every target sets up .venv itself (Python 3.11 and make are all it needs).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LAB_ARGS ?=
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
+
+.PHONY: lab test test-browser notebooks figures bench lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=23.2"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+lab: $(STAMP)  ## start JupyterLab on the book
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" notebooks/01_vanishing_gradients.ipynb $(LAB_ARGS)
+
+test: $(STAMP)  ## every test: unit, widgets, notebook pairs, strict nbval, browser
+	$(BIN)/python -m pytest
+
+test-browser: $(STAMP)  ## only the end-to-end browser test
+	$(BIN)/python -m pytest tests/browser -p no:nbval
+
+notebooks: $(STAMP)  ## re-sync every .ipynb from its .py source and execute it in place
+	@for nb in $(NOTEBOOKS); do \
+		echo "executing $$nb"; \
+		$(BIN)/jupytext --to ipynb --set-kernel python3 "$$nb" || exit 1; \
+		$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+			--ExecutePreprocessor.store_widget_state=False --ExecutePreprocessor.record_timing=False \
+			--ExecutePreprocessor.timeout=300 "$${nb%.py}.ipynb" || exit 1; \
+	done
+
+figures: $(STAMP)  ## regenerate figures/*.png
+	$(BIN)/python -m utils.figures
+
+bench: $(STAMP)  ## explorer latency, notebook run time, kernel memory
+	$(BIN)/python benchmarks/run.py
+
+lock: $(STAMP)  ## rewrite constraints.txt from the installed environment
+	( sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//' ) > constraints.new
+	mv constraints.new constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -1,0 +1,419 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 1 — Vanishing and exploding gradients
+#
+# A deep network learns by following the gradient of its loss. To reach the first layer,
+# that gradient has to travel backwards through every layer above it, and each layer
+# multiplies it by something. This chapter is about what those multiplications do.
+#
+# **Learning goals.** After this chapter you can
+#
+# 1. write the gradient at layer $l$ as a product of layer Jacobians, and say why such a product
+#    shrinks or grows geometrically with depth;
+# 2. explain why a deep sigmoid network's first layers receive almost no gradient ($\sigma' \le 1/4$,
+#    saturation), and when that stops being true;
+# 3. explain why, for ReLU, the *scale of the weights* — not the activation — decides growth or decay;
+# 4. read the per-layer diagnostics: activation mean and spread, fraction of saturated or switched-off
+#    units, histograms, gradient norms on a log axis;
+# 5. predict what depth, width, activation and weight variance do to the gradient, and check the
+#    prediction in the explorer;
+# 6. see what this means for learning, and what gradient clipping fixes and what it does not.
+#
+# Every number quoted in the text is computed in a cell below and checked by an `assert`, so if
+# the code changes and a number drifts, the notebook fails instead of lying.
+
+# %%
+# %matplotlib inline
+import numpy as np
+import torch
+
+from utils import gradient_flow, gradient_flow_explorer, new_figure, plot_gradient_flow
+from utils.activations import get_activation
+from utils.diagnostics import plot_activation_shapes, plot_layer_histograms, plot_layer_stats
+from utils.matrix_products import matrix_products, matrix_products_explorer, plot_matrix_products
+from utils.training import plot_training, train_network
+
+# %% [markdown]
+# ## 1. Backpropagation is a product
+#
+# Take a plain network of $L$ layers, $h_0 = x$ and
+#
+# $$z_l = W_l h_{l-1} + b_l, \qquad h_l = \phi(z_l), \qquad l = 1, \dots, L,$$
+#
+# with a loss $\ell(h_L)$. The chain rule gives the gradient with respect to a hidden layer as a
+# product of transposed Jacobians $J_l = \partial h_l / \partial h_{l-1} = \operatorname{diag}(\phi'(z_l))\, W_l$:
+#
+# $$\frac{\partial \ell}{\partial h_l} = J_{l+1}^\top J_{l+2}^\top \cdots J_L^\top \, \frac{\partial \ell}{\partial h_L},
+# \qquad
+# \frac{\partial \ell}{\partial W_l} = \Big(\phi'(z_l) \odot \frac{\partial \ell}{\partial h_l}\Big)\, h_{l-1}^\top .$$
+#
+# The gradient that reaches layer 1 has been multiplied by $L-1$ matrices. If each one, on average,
+# multiplies the length of a vector by a factor $g$, the result scales like $g^{L-1}$: a little below
+# 1 becomes nothing, a little above 1 becomes enormous.
+#
+# Before any network, here is that statement alone. Draw matrices $M_l$ with independent
+# $\mathcal N(0, s^2/n)$ entries, so that $\mathbb E\,\|M v\|^2 = s^2 \|v\|^2$: in mean square every factor
+# multiplies the length by exactly $s$. Multiply a unit vector by 50 of them, 20 times over.
+
+# %%
+products = {scale: matrix_products(depth=50, width=64, scale=scale) for scale in (0.9, 1.0, 1.1)}
+for scale, result in products.items():
+    typical = result.theory[-1] * np.exp(-result.depth / (2 * result.width))
+    print(f"scale {scale}: median |M_50...M_1 v| = {result.median_final:.3g}   "
+          f"s^50 = {result.theory[-1]:.3g}   s^50 e^(-L/2n) = {typical:.3g}")
+
+fig, axes = new_figure(3)
+for ax, result in zip(axes, products.values()):
+    plot_matrix_products(result, ax)
+
+# %% [markdown]
+# Ten percent too small per factor leaves half a percent of the vector after 50 factors; ten percent
+# too large multiplies it by about a hundred. Only $s = 1$ keeps the length near 1.
+#
+# The median falls a little below the mean-square prediction $s^L$ in every case. That is not noise:
+# $\log\|Mv\|^2 - \log\|v\|^2 = \log(s^2) + \log(\chi^2_n/n)$ and $\mathbb E\log(\chi^2_n/n) \approx -1/n$, so a
+# *typical* product shrinks by an extra $e^{-L/(2n)}$ (0.68 here) while rare large products keep the
+# mean square at $s^L$. Narrow networks pay more of this tax; the explorer below lets you see it
+# (try width 4).
+
+# %%
+assert products[0.9].median_final < 0.01 and products[1.1].median_final > 50
+assert 0.3 < products[1.0].median_final < 1.2
+assert all(r.median_final < r.theory[-1] for r in products.values())
+assert abs(0.9**50 - 5.2e-3) < 1e-4 and abs(1.1**50 - 117) < 1
+
+# %% [markdown]
+# **Predict, then check.** With scale 1.0 and depth 200, will the median be above or below 0.5 at
+# width 16? At width 256? Move the sliders (each change re-runs the experiment; the readout gives the
+# median and the time it took).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+matrix_products_explorer()
+
+# %% [markdown]
+# ## 2. Sigmoid: every layer takes at least a factor of four
+#
+# For the logistic sigmoid $\sigma(z) = 1/(1+e^{-z})$ the slope is $\sigma'(z) = \sigma(z)\,(1-\sigma(z))$,
+# which is largest at $z = 0$, where it equals $\tfrac12 \cdot \tfrac12 = \tfrac14$. So the diagonal factor
+# $\operatorname{diag}(\sigma'(z_l))$ in every Jacobian shrinks a vector by at least 4×; only the weights
+# can make up for it. Far from zero the sigmoid is flat (*saturated*) and its slope is close to 0.
+
+# %%
+fig, axes = new_figure(2)
+plot_activation_shapes(["sigmoid", "tanh", "relu"], axes)
+peaks = {name: get_activation(name).peak_slope for name in ("sigmoid", "tanh", "relu")}
+print("peak slopes: " + ", ".join(f"{name} {peak:.4f}" for name, peak in peaks.items()))
+assert abs(peaks["sigmoid"] - 0.25) < 1e-6 and abs(peaks["tanh"] - 1.0) < 1e-6
+
+# %% [markdown]
+# Now a real network: 30 sigmoid layers of width 128, weights drawn as $\mathcal N(0, \sigma_w^2/n)$ with
+# $\sigma_w^2 = 1$ (a variance-preserving scale for the weights alone), zero biases, a batch of 128
+# Gaussian inputs. The loss is a fixed random linear readout of the last layer, so the gradient that
+# enters the top is the same whatever the depth, and everything we see below is the product at work.
+# `gradient_flow` measures every layer with hooks (`utils/probes.py`).
+
+# %%
+sigmoid = gradient_flow(depth=30, width=128, activation="sigmoid", sigma_w2=1.0)
+per_layer = sigmoid.ratio ** (1 / 29)
+print(f"|dL/dh_1| / |dL/dh_30| = {sigmoid.ratio:.3g}   (per layer: x{per_layer:.3f})")
+fig, axes = new_figure(2)
+plot_gradient_flow(sigmoid, axes)
+assert sigmoid.ratio < 1e-15 and 0.2 < per_layer < 0.3
+assert np.all((0.09 < sigmoid.probe.act_std) & (sigmoid.probe.act_std < 0.22))
+
+# %% [markdown]
+# The gradient reaching layer 1 is about $10^{-18}$ of what entered layer 30: each layer multiplies it
+# by roughly 0.24. That is close to the $\tfrac14$ of the slope alone, because here the pre-activations
+# are small (the sigmoid's inputs sit near its steepest point) and the weights, with $\sigma_w^2 = 1$,
+# roughly preserve length. The activations (left) keep a spread of 0.1–0.2 in every layer, so the
+# forward pass looks healthy. It is not; §4 shows what that number hides.
+#
+# Can bigger weights rescue the sigmoid? They make $\|W\|$ larger, but they also push the
+# pre-activations out to where the sigmoid is flat.
+
+# %%
+sigmoids = [gradient_flow(depth=30, activation="sigmoid", sigma_w2=s2) for s2 in (1.0, 16.0, 100.0)]
+for r in sigmoids:
+    print(f"sigma_w2 = {r.settings['sigma_w2']:5.0f}: ratio {r.ratio:.2g}, "
+          f"saturated units in layer 15: {r.probe.frac_inactive[14]:.0%}")
+assert sigmoids[1].ratio < 1e-4 and 0.1 < sigmoids[2].ratio < 10
+assert sigmoids[0].probe.frac_inactive[14] < 0.01 and sigmoids[2].probe.frac_inactive[14] > 0.4
+
+# %% [markdown]
+# With $\sigma_w^2 = 100$ the gradient at layer 1 is again within a factor of ten of the top — at the
+# price of half the units sitting on the flat part of the sigmoid, where they pass almost nothing
+# and learn almost nothing. The weight scale is a knob even for the sigmoid; the slope bound makes
+# the good setting extreme. (Chapter 3 finds such settings with mean-field theory.)
+#
+# ## 3. ReLU: the weight scale decides
+#
+# ReLU's slope is 1 for $z > 0$ and 0 otherwise, so $\operatorname{diag}(\phi')$ only *selects* units; it
+# does not shrink what passes. With weights $\mathcal N(0, \sigma_w^2/n)$ about half the units are on, and
+# one backward step multiplies the squared gradient norm by $\sigma_w^2/2$ on average:
+#
+# $$\mathbb E\,\Big\|\frac{\partial \ell}{\partial h_{l-1}}\Big\|^2 \approx \frac{\sigma_w^2}{2}\; \mathbb E\,\Big\|\frac{\partial \ell}{\partial h_l}\Big\|^2
+# \quad\Rightarrow\quad \frac{\|\partial \ell/\partial h_1\|}{\|\partial \ell/\partial h_L\|} \approx \Big(\frac{\sigma_w^2}{2}\Big)^{(L-1)/2}.$$
+#
+# So $\sigma_w^2 = 2$ (He et al., 2015) is the neutral scale, and the same ReLU network vanishes or
+# explodes on either side of it.
+
+# %%
+relus = [gradient_flow(depth=30, activation="relu", sigma_w2=s2) for s2 in (1.0, 2.0, 4.0)]
+for r in relus:
+    predicted = (r.settings["sigma_w2"] / 2) ** (29 / 2)
+    print(f"sigma_w2 = {r.settings['sigma_w2']:.0f}: ratio {r.ratio:.3g} ({r.verdict}), predicted {predicted:.3g}")
+fig, axes = new_figure(2)
+plot_gradient_flow(relus, axes)
+for r in relus:
+    predicted = (r.settings["sigma_w2"] / 2) ** (29 / 2)
+    assert 0.5 < r.ratio / predicted < 2
+assert [r.verdict for r in relus] == ["vanishing", "healthy", "exploding"]
+
+# %% [markdown]
+# Measurement and the one-line prediction agree within a factor of two, over nine orders of
+# magnitude. The forward signal (left) follows the same law, because the forward pass multiplies by
+# $W_l$ and the backward pass by $W_l^\top$.
+#
+# A subtlety worth knowing. A bias-free ReLU network is *positively homogeneous*: multiply every
+# weight by $c$ and $h_l$ is multiplied by $c^l$ while $\partial\ell/\partial h_l$ is multiplied by $c^{L-l}$.
+# The weight gradient $\partial \ell/\partial W_l = (\phi' \odot \partial\ell/\partial h_l)\, h_{l-1}^\top$ is a product of the two,
+# so it scales by $c^{L-1}$ in *every* layer. The ratio of weight gradients between the first and last
+# layer therefore does not depend on the scale at all:
+
+# %%
+weight_ratios = [r.probe.grad_weight_norm[0] / r.probe.grad_weight_norm[-1] for r in relus]
+print("|dL/dW_1| / |dL/dW_30| for sigma_w2 = 1, 2, 4: " + ", ".join(f"{w:.4g}" for w in weight_ratios))
+assert np.allclose(weight_ratios, weight_ratios[0], rtol=1e-3)
+
+# %% [markdown]
+# What does blow up or die is the size of *every* weight gradient relative to the weights themselves,
+# which is the effective step size of gradient descent. That is why this book reads the gradient
+# with respect to the activations, $\|\partial\ell/\partial h_l\|$, when it asks whether a signal survives
+# the trip down, and why a learning rate that suits one initialisation is useless for another.
+#
+# ## 4. Reading the diagnostics
+#
+# Plots of each layer's activation mean, of how much different inputs still differ (the standard
+# deviation of each unit over the batch, averaged over units), of the fraction of units that are
+# saturated (sigmoid, tanh) or switched off (ReLU), and histograms of the activations show a sick
+# network at a glance. Here the 30-layer sigmoid net from §2, the He-initialised ReLU net and the ReLU
+# net with $\sigma_w^2 = 1$:
+
+# %%
+sick_and_well = [sigmoid, relus[1], relus[0]]
+fig, axes = new_figure(3)
+plot_layer_stats(sick_and_well, axes)
+print(f"{'network':16s} {'layer':>5s} {'mean':>9s} {'std':>9s} {'over batch':>10s} {'flat':>5s} {'|dL/dh|':>9s}")
+for r in sick_and_well:
+    for layer in (1, 5, 15, 30):
+        p = r.probe
+        print(f"{r.label:16s} {layer:5d} {p.act_mean[layer - 1]:9.3g} {p.act_std[layer - 1]:9.3g} "
+              f"{p.input_spread[layer - 1]:10.3g} {p.frac_inactive[layer - 1]:5.2f} {p.grad_act_norm[layer - 1]:9.2e}")
+
+# %%
+spread = sigmoid.probe.input_spread
+assert np.all(np.abs(sigmoid.probe.act_mean - 0.5) < 0.05)
+assert spread[4] < 1e-2 * spread[0] and spread[14] < 1e-6 * spread[0]
+assert abs(relus[1].probe.frac_inactive.mean() - 0.5) < 0.05 and relus[1].probe.frac_inactive.max() < 0.7
+assert 1e-6 < relus[0].probe.act_std[-1] / relus[0].probe.act_std[0] < 1e-4
+
+# %% [markdown]
+# How to read it:
+#
+# * The sigmoid's activations sit around 0.5 in every layer (its outputs are never centred on zero)
+#   and their overall spread stays near 0.12. But that spread is *across units*: the middle panel shows
+#   that by layer 5 the 128 inputs have become a hundred times more alike than at layer 1, and by layer
+#   15 they differ only by float32 rounding. Every input produces the same vector; the network has
+#   forgotten its input. This contraction of the forward pass is the mirror image of the vanishing
+#   gradient (chapter 3 calls it the *ordered phase*), and the gradient column falls by a factor of about
+#   four per layer.
+# * In the He-initialised ReLU net about half of the units are off in every layer (51% on average), as
+#   they should be; the gradient stays within a small factor from top to bottom. Inputs do become more
+#   alike with depth here too, but slowly.
+# * With $\sigma_w^2 = 1$ the ReLU net's activations shrink by $\sqrt{1/2}$ per layer: by layer 30 their
+#   spread is about $10^{-5}$ of layer 1's.
+#
+# Histograms show *where* the activations sit. Compare the sigmoid net with tanh nets at $\sigma_w^2 = 1$
+# and $\sigma_w^2 = 4$:
+
+# %%
+tanhs = [gradient_flow(depth=30, activation="tanh", sigma_w2=s2) for s2 in (1.0, 4.0)]
+fig, axes = new_figure(3)
+for ax, r in zip(axes, [sigmoid] + tanhs):
+    plot_layer_histograms(r, ax)
+for r in tanhs:
+    print(f"{r.label}: flat units in layers 10-30: {r.probe.frac_inactive[9:].mean():.0%}, ratio {r.ratio:.3g}")
+assert tanhs[0].probe.frac_inactive[9:].mean() < 0.01 and 0.1 < tanhs[1].probe.frac_inactive[9:].mean() < 0.2
+assert 0.1 < tanhs[0].ratio < 1 and tanhs[1].ratio > 10
+
+# %% [markdown]
+# * The sigmoid histograms beyond layer 1 are jagged because they are histograms of one vector
+#   repeated 128 times — the collapse above, seen from another side.
+# * tanh with $\sigma_w^2 = 1$ stays centred and narrows slowly with depth; no unit is saturated.
+# * tanh with $\sigma_w^2 = 4$ pushes its mass out towards $\pm 1$: one unit in eight sits where the slope is
+#   below 5% of its peak, passing almost no gradient. Yet the gradient ratio is now far *above* 1: the
+#   large weights more than make up for the flat units. Chapter 3 draws the line between the two
+#   regimes (the "edge of chaos").
+#
+# ## 5. The explorer
+#
+# Every control re-runs the real experiment (a fresh seeded network, one forward and one backward
+# pass) and redraws both panels. The readout gives the ratio $\|\partial\ell/\partial h_1\| / \|\partial\ell/\partial h_L\|$ and
+# calls it *healthy* when it lies within a factor of ten either way (the green band: a convention of
+# this book, not a law). The device menu runs the same experiment on a GPU if you have one.
+#
+# **Predict, then check.**
+# 1. Sigmoid, $\sigma_w^2 = 1$: how many layers until the ratio drops below $10^{-6}$?
+# 2. ReLU at depth 100: what happens between $\sigma_w^2 = 1.9$ and $2.1$? Why is the change so large?
+# 3. ReLU, $\sigma_w^2 = 2$, depth 100: make the width 8, then 512. Which one is closer to 1, and why?
+#    (Section 1 has the answer.)
+# 4. tanh has slope 1 at zero. Which $\sigma_w^2$ keeps it healthy at depth 100?
+#
+# Push it too far — ReLU, depth 100, $\sigma_w^2 = 30$ — and the forward signal exceeds what float32 can
+# hold. The explorer then says where it happened instead of drawing a blank plot:
+
+# %%
+overflow = gradient_flow(depth=100, activation="relu", sigma_w2=30.0)
+print(overflow.warning)
+assert "layer 65 of 100" in overflow.warning
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+gradient_flow_explorer()
+
+# %% [markdown]
+# ## 6. What it does to learning
+#
+# A gradient of $10^{-18}$ is not a slow gradient; it is no gradient. Train three 20-layer networks of
+# width 64 for 300 steps of SGD (learning rate 0.1, batch 128) on a synthetic 4-class problem (Gaussian
+# inputs labelled by a random teacher network; `utils/training.py`), and record how far each layer's
+# weights moved, $\|W_l^{end} - W_l^{start}\| / \|W_l^{start}\|$.
+
+# %%
+runs = [train_network(depth=20, activation=act, sigma_w2=s2) for act, s2 in
+        (("sigmoid", 1.0), ("relu", 2.0), ("tanh", 1.0))]
+fig, axes = new_figure(2)
+plot_training(runs, axes)
+for run in runs:
+    moved = ", ".join(f"{run.rel_change[layer - 1]:.1e}" for layer in (1, 5, 10, 15, 20))
+    print(f"{run.label:18s} final loss {run.losses[-1]:.3f}, test accuracy {run.accuracy:.1%}; "
+          f"moved (layers 1, 5, 10, 15, 20): {moved}")
+
+# %%
+sigmoid_run, relu_run, tanh_run = runs
+assert np.all(sigmoid_run.rel_change[:5] == 0.0) and 3e-3 < sigmoid_run.rel_change[-1] < 1e-2
+assert 1e-13 < per_layer**19 < 1e-11
+assert sigmoid_run.losses[-1] > 1.3 and sigmoid_run.accuracy < 0.4
+assert all(0.02 < run.rel_change.min() and run.rel_change.max() < 0.3 for run in (relu_run, tanh_run))
+assert relu_run.accuracy > 0.6 and tanh_run.accuracy > 0.7
+
+# %% [markdown]
+# The sigmoid network's loss stays near $\ln 4 \approx 1.386$, the loss of guessing: its top layer moves
+# a little (0.5%) and its first five layers do not move *at all*. At about 0.24 per layer, layer 1's
+# gradient is some $10^{-12}$ of layer 20's; each of its updates is far below float32's resolution
+# relative to the weight it changes ($\varepsilon \approx 1.2\times10^{-7}$), so it rounds away. The ReLU (He)
+# and tanh networks, same depth and width, move every layer by 3–30% and learn the task.
+#
+# ## 7. Gradient clipping on an exploding network
+#
+# When gradients explode, one large step can throw the weights so far that the loss becomes
+# infinite. *Gradient clipping* (Pascanu, Mikolov & Bengio, 2013) rescales the whole gradient whenever
+# its norm exceeds a threshold $c$:
+#
+# $$g \leftarrow g \cdot \min\!\Big(1, \frac{c}{\|g\|}\Big),$$
+#
+# so no single step can be longer than $\eta c$. Here is a 20-layer ReLU network with $\sigma_w^2 = 3$
+# (gain $\sqrt{3/2}$ per layer), trained as above with and without `torch.nn.utils.clip_grad_norm_`
+# at $c = 1$, next to the He-initialised network.
+
+# %%
+exploding = train_network(depth=20, activation="relu", sigma_w2=3.0)
+clipped = train_network(depth=20, activation="relu", sigma_w2=3.0, clip=1.0)
+fig, axes = new_figure(2)
+plot_training([exploding, clipped, relu_run], axes)
+print(f"unclipped: loss {exploding.losses[0]:.1f} at step 1, inf/NaN at step {exploding.diverged_at + 1}")
+print(f"clipped:   loss {clipped.losses[0]:.1f} -> {clipped.losses[-1]:.3f}, accuracy {clipped.accuracy:.1%}")
+print(f"He init:   loss {relu_run.losses[0]:.2f} -> {relu_run.losses[-1]:.3f}, accuracy {relu_run.accuracy:.1%}")
+
+# %%
+assert exploding.diverged_at is not None and exploding.diverged_at + 1 <= 3
+assert clipped.diverged_at is None and clipped.losses[-1] < 0.2 * clipped.losses[0]
+assert clipped.accuracy < relu_run.accuracy - 0.1
+
+# %% [markdown]
+# Without clipping the run is dead by step 3. With clipping it survives and the loss falls, but it
+# ends well behind the network that was initialised at the right scale. Clipping is a guard rail: it
+# bounds the step, it does not repair the product of Jacobians. The repairs are the subject of the
+# next two chapters — shortcut connections and initialisation.
+#
+# ## 8. Fact-check: claims from the source notes
+#
+# > **"ReLU causes exploding gradients; sigmoid causes vanishing gradients."** The d2l notes this book
+# > grew from (seed 002) put it this way. Oversimplified: §3 shows the *same* ReLU network vanishing at
+# > $\sigma_w^2 = 1$, healthy at 2 and exploding at 4. ReLU's slope is 0 or 1; it is the weight scale
+# > that decides. And §2 shows a 30-layer sigmoid network whose gradient arrives within a factor of ten
+# > when $\sigma_w^2 = 100$ (with most units saturated). The accurate statement: the sigmoid's slope
+# > bound $\tfrac14$ makes vanishing the default unless the weights are very large; ReLU makes the
+# > outcome depend entirely on $\sigma_w^2$ (and biases).
+#
+# > **"Keep gradient values in a reasonable range, e.g. $[10^{-6}, 10^{3}]$."** This range comes from Mu Li's
+# > lecture slides for *Dive into Deep Learning* (the seed's source); it is a rule of thumb, not a result
+# > from a paper. The hard limits are the number format's:
+
+# %%
+for dtype in (torch.float32, torch.float16, torch.bfloat16):
+    info = torch.finfo(dtype)
+    print(f"{str(dtype):15s} smallest normal {info.tiny:.3g}, largest {info.max:.3g}, eps {info.eps:.3g}")
+assert torch.finfo(torch.float16).max == 65504
+
+# %% [markdown]
+# > In float32 a gradient of $10^{-6}$ or $10^{3}$ is perfectly representable; what goes wrong in §6 is
+# > the size of the gradient *relative to the weight* it updates ($10^{-19}$ against float32's $10^{-7}$
+# > resolution), and what goes wrong in §7 is the length of the step. The range matters more in float16
+# > (largest value 65504, smallest normal $6\times10^{-5}$), which is why mixed-precision training scales
+# > the loss (Micikevicius et al., 2018). A better rule: watch the ratio between layers and the size of
+# > updates relative to weights, as this chapter's plots do.
+#
+# ## What we saw
+#
+# * The gradient at layer $l$ is a product of $L - l$ Jacobians; products of random factors shrink or
+#   grow geometrically, and even at the neutral scale a typical product drifts down by $e^{-L/(2n)}$.
+# * A sigmoid's slope is at most $\tfrac14$: with ordinary weights, 30 layers cut the gradient by about
+#   $10^{18}$, and the first layers of such a network do not train at all in float32.
+# * For ReLU the slope only selects units; the factor per layer is $\sqrt{\sigma_w^2/2}$. $\sigma_w^2 = 2$ (He) is
+#   neutral, smaller vanishes, larger explodes — the same activation either way.
+# * Read networks layer by layer: activation mean, spread, histograms, the fraction of flat units, and
+#   gradient norms on a log axis.
+# * Clipping keeps an exploding network from diverging, but does not make it train like a well-scaled one.
+#
+# ## Exercises
+#
+# 1. *(predict, then check)* Before running it: in `gradient_flow(depth=30, activation="tanh", sigma_w2=1.0)`,
+#    is the ratio above or below the sigmoid's $10^{-18}$? Above or below 0.1? Explain with the slopes plot.
+# 2. Derive the ReLU factor $\sigma_w^2/2$: show $\mathbb E[\phi'(z)^2] = \tfrac12$ for symmetric $z$ and
+#    $\mathbb E\|W^\top u\|^2 = \sigma_w^2 \|u\|^2$ when $W_{ij} \sim \mathcal N(0, \sigma_w^2/n)$.
+# 3. Find, with the explorer, the $\sigma_w^2$ that keeps GELU healthy at depth 60. Is it 2? Why not?
+# 4. Change §6's sigmoid run to 5 layers. How far does layer 1 move now? Relate it to $0.24^{4}$.
+# 5. In §7, try `clip=0.1` and `clip=10`. Which one keeps the run alive, and which one learns faster?
+#
+# ## References
+#
+# * S. Hochreiter (1991), *Untersuchungen zu dynamischen neuronalen Netzen*, diploma thesis, TU München.
+# * Y. Bengio, P. Simard, P. Frasconi (1994), Learning long-term dependencies with gradient descent is
+#   difficult, *IEEE Trans. Neural Networks* 5(2).
+# * X. Glorot, Y. Bengio (2010), Understanding the difficulty of training deep feedforward neural networks, *AISTATS*.
+# * K. He, X. Zhang, S. Ren, J. Sun (2015), Delving deep into rectifiers, *ICCV*.
+# * R. Pascanu, T. Mikolov, Y. Bengio (2013), On the difficulty of training recurrent neural networks, *ICML*.
+# * P. Micikevicius et al. (2018), Mixed precision training, *ICLR*.
+# * A. Zhang, Z. C. Lipton, M. Li, A. J. Smola, *Dive into Deep Learning*, §5.4 "Numerical stability and initialization".
+# * A. Karpathy, *Neural Networks: Zero to Hero*, "Building makemore part 3" (activation and gradient statistics).

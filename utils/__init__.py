@@ -1,0 +1,12 @@
+"""Trainable Depth: the book's library. Every notebook imports from here."""
+
+from .activations import ACTIVATIONS, get_activation
+from .blocks import NORMS, Network, PlainBlock, ResidualBlock, build_network
+from .devices import available_devices, pick_device, seed_everything
+from .explorer import EXPLORERS, Explorer
+from .gradient_flow import HEALTHY, GradientFlow, gradient_flow, gradient_flow_explorer, plot_gradient_flow
+from .initializers import INIT_SCHEMES, init_linear, weight_variance
+from .plotting import new_figure, use_book_style
+from .probes import Probe, probe_network
+
+use_book_style()

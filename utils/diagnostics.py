@@ -1,0 +1,53 @@
+"""Per-layer diagnostic plots (karpathy-style) and the shapes of the activations themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .activations import get_activation
+from .plotting import layer_axis, layer_colors, positive
+
+
+def plot_activation_shapes(names, axes) -> None:
+    """Left: each activation phi(z). Right: its slope phi'(z)."""
+    ax_fn, ax_slope = axes
+    z = torch.linspace(-5, 5, 801)
+    for name in names:
+        act = get_activation(name)
+        ax_fn.plot(z, act.fn(z), label=name)
+        ax_slope.plot(z, act.slope(z), label=f"{name} (peak {act.peak_slope:.3g})")
+    ax_fn.set(xlabel="z", ylabel=r"$\phi(z)$", title="activation")
+    ax_slope.set(xlabel="z", ylabel=r"$\phi'(z)$", title="slope: what the backward pass multiplies by")
+    ax_fn.legend(loc="best")
+    ax_slope.legend(loc="best")
+
+
+def plot_layer_stats(results, axes) -> None:
+    """Per layer: mean of h_l; how much inputs still differ (log); fraction of inactive units."""
+    results = results if isinstance(results, (list, tuple)) else [results]
+    ax_mean, ax_spread, ax_inactive = axes
+    for result in results:
+        layers = np.arange(1, result.probe.depth + 1)
+        ax_mean.plot(layers, result.probe.act_mean, label=result.label)
+        ax_spread.plot(layers, positive(result.probe.input_spread), label=result.label)
+        ax_inactive.plot(layers, result.probe.frac_inactive, label=result.label)
+    layer_axis(ax_mean, "mean of $h_l$", log=False, title="activation mean")
+    layer_axis(ax_spread, "std over the batch, per unit", title="do different inputs still differ?")
+    layer_axis(ax_inactive, "fraction of units", log=False, title="flat units (slope < 5% of peak)")
+    ax_inactive.set_ylim(-0.02, 1.02)
+    ax_mean.legend(loc="best")
+
+
+def plot_layer_histograms(result, ax, layers=None) -> None:
+    """Histogram (as a density line) of h_l for a few layers, early dark to late light."""
+    depth = result.probe.depth
+    layers = layers or sorted({1, max(1, depth // 4), max(1, depth // 2), max(1, 3 * depth // 4), depth})
+    for color, layer in zip(layer_colors(len(layers)), layers):
+        counts, edges = result.probe.hist_counts[layer - 1], result.probe.hist_edges[layer - 1]
+        if not np.all(np.isfinite(edges)):
+            continue
+        centers, width = 0.5 * (edges[1:] + edges[:-1]), edges[1] - edges[0]
+        ax.plot(centers, counts / (counts.sum() * width), color=color, label=f"layer {layer}")
+    ax.set(xlabel="$h_l$", ylabel="density", title=f"{result.label}: activations by layer")
+    ax.legend(loc="best")

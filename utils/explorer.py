@@ -1,0 +1,134 @@
+"""The explorer: controls -> experiment -> plot, in one widget.
+
+An ``Explorer`` owns a dict of controls. Whenever one changes, it calls
+``experiment(**values)``, draws the result with ``plot(result, axes)`` on a figure it
+keeps, and shows the PNG, a readout of the key number, the time taken and the device.
+A ValueError (bad input) or any other failure becomes a message in the widget; the
+controls keep working. A result may carry a ``warning`` (e.g. an overflow naming the
+layer), shown beside the plot.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import ipywidgets as widgets
+
+from .devices import DEVICE_CHOICES
+from .plotting import detached_figure, figure_png
+
+_STYLE = {"description_width": "initial"}
+_LAYOUT = {"width": "260px"}
+
+EXPLORERS: dict[str, Callable[[], "Explorer"]] = {}
+
+
+def register_explorer(name: str):
+    """Decorator: list an explorer factory under ``name`` (used by benchmarks and tests)."""
+    def decorate(factory):
+        EXPLORERS[name] = factory
+        return factory
+    return decorate
+
+
+def int_slider(description: str, value: int, min: int, max: int, step: int = 1):
+    return widgets.IntSlider(value=value, min=min, max=max, step=step, description=description,
+                             continuous_update=False, style=_STYLE, layout=_LAYOUT)
+
+
+def float_slider(description: str, value: float, min: float, max: float, step: float):
+    return widgets.FloatSlider(value=value, min=min, max=max, step=step, description=description,
+                               continuous_update=False, style=_STYLE, layout=_LAYOUT, readout_format=".3g")
+
+
+def log_slider(description: str, value: float, min: float, max: float, steps_per_decade: int = 20):
+    return widgets.FloatLogSlider(value=value, base=10, min=math.log10(min), max=math.log10(max),
+                                  step=1 / steps_per_decade, description=description,
+                                  continuous_update=False, style=_STYLE, layout=_LAYOUT, readout_format=".3g")
+
+
+def dropdown(description: str, value, options):
+    return widgets.Dropdown(value=value, options=list(options), description=description,
+                            style=_STYLE, layout=_LAYOUT)
+
+
+def checkbox(description: str, value: bool):
+    return widgets.Checkbox(value=value, description=description, indent=False, layout={"width": "160px"})
+
+
+def device_dropdown(value: str = "auto"):
+    """All device names, so choosing one this machine lacks shows what is available."""
+    return dropdown("device", value, DEVICE_CHOICES)
+
+
+def _html(text: str, color: str | None = None) -> str:
+    import html
+
+    style = f' style="color:{color}"' if color else ""
+    return f"<span{style}>{html.escape(text)}</span>"
+
+
+class Explorer:
+    """Wire ``controls`` to ``experiment`` and ``plot``; ``readout(result)`` gives the key number."""
+
+    def __init__(self, experiment: Callable, plot: Callable, controls: dict, readout: Callable,
+                 *, ncols: int = 1, panel_size: tuple[float, float] = (4.6, 3.4), title: str = ""):
+        self.experiment, self.plot, self.describe = experiment, plot, readout
+        self.controls = controls
+        self.figure, self.axes = detached_figure(ncols, *panel_size)
+        self.image = widgets.Image(format="png")
+        self.readout = widgets.HTML().add_class("td-readout")
+        self.message = widgets.HTML().add_class("td-message")
+        self.result = None
+        self.error: str | None = None
+        self.timings_ms: list[float] = []
+        rows = [widgets.HBox(list(controls.values())[i:i + 3]) for i in range(0, len(controls), 3)]
+        header = [widgets.HTML(f"<b>{title}</b>")] if title else []
+        self.widget = widgets.VBox(header + rows + [self.readout, self.message, self.image])
+        self.widget.add_class("td-explorer")
+        for control in controls.values():
+            control.observe(self.update, names="value")
+        self.update()
+
+    @property
+    def values(self) -> dict:
+        return {name: control.value for name, control in self.controls.items()}
+
+    def update(self, change=None) -> None:
+        """Re-run the experiment with the current control values and redraw."""
+        start = time.perf_counter()
+        try:
+            result = self.experiment(**self.values)
+            axes = self.axes if hasattr(self.axes, "__len__") else [self.axes]
+            for ax in axes:
+                ax.clear()
+            self.plot(result, self.axes)
+            png = figure_png(self.figure)
+        except ValueError as exc:
+            self._fail(str(exc))
+            return
+        except Exception as exc:  # any failure becomes a message; the controls must keep working
+            self._fail(f"{type(exc).__name__}: {exc}")
+            return
+        elapsed = 1000 * (time.perf_counter() - start)
+        self.timings_ms.append(elapsed)
+        self.result, self.error = result, None
+        self.image.value = png
+        self.image.layout.display = None
+        device = getattr(result, "device", "?")
+        self.readout.value = _html(f"{self.describe(result)}  ·  {elapsed:.0f} ms on {device}")
+        warning = getattr(result, "warning", None)
+        self.message.value = _html(f"⚠ {warning}", "#b35900") if warning else ""
+
+    def _fail(self, text: str) -> None:
+        self.result, self.error = None, text
+        self.readout.value = _html("not run: see the message below")
+        self.message.value = _html(f"✖ {text}", "#c00000")
+        self.image.layout.display = "none"
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)

@@ -1,0 +1,85 @@
+"""Backprop as a product of matrices: how ||M_L ... M_1 v|| grows or shrinks with depth (chapter 1).
+
+Each M_l has independent N(0, scale^2 / width) entries, so E||M v||^2 = scale^2 ||v||^2: on
+average (in mean square) every factor multiplies the norm by ``scale``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .devices import pick_device
+from .explorer import Explorer, device_dropdown, int_slider, log_slider, register_explorer
+from .plotting import COLORS, layer_axis, positive
+from .validation import check_int, check_number
+
+
+@dataclass
+class MatrixProducts:
+    """``norms[t, l]`` = ||M_l ... M_1 v|| for trial t (column 0 is ||v|| = 1)."""
+
+    depth: int
+    width: int
+    scale: float
+    norms: np.ndarray
+    device: str
+
+    @property
+    def median_final(self) -> float:
+        return float(np.median(self.norms[:, -1]))
+
+    @property
+    def theory(self) -> np.ndarray:
+        """The mean-square prediction scale^l."""
+        return self.scale ** np.arange(self.depth + 1, dtype=float)
+
+
+def matrix_products(depth: int = 50, width: int = 64, scale: float = 1.0, trials: int = 20,
+                    seed: int = 0, device="auto") -> MatrixProducts:
+    """Multiply ``trials`` random unit vectors by ``depth`` random matrices, recording the norm after each."""
+    check_int("depth", depth, minimum=1)
+    check_int("width", width, minimum=1)
+    check_int("trials", trials, minimum=1)
+    check_number("scale", scale, minimum=0.0, strict=True)
+    dev = pick_device(device)
+    gen = torch.Generator().manual_seed(seed)
+    v = torch.randn(trials, width, 1, generator=gen, dtype=torch.float64)
+    v = (v / v.norm(dim=1, keepdim=True)).to(dev)
+    norms = torch.ones(trials, depth + 1, dtype=torch.float64)
+    for layer in range(1, depth + 1):
+        m = torch.randn(trials, width, width, generator=gen, dtype=torch.float64) * (scale / math.sqrt(width))
+        v = m.to(dev) @ v
+        norms[:, layer] = v.norm(dim=1).squeeze(-1).cpu()
+    return MatrixProducts(depth, width, scale, norms.numpy(), dev.type)
+
+
+def plot_matrix_products(result: MatrixProducts, ax) -> None:
+    """Every trial (thin), their median (thick) and the mean-square prediction scale^l (dashed)."""
+    layers = np.arange(result.depth + 1)
+    for row in result.norms:
+        ax.plot(layers, positive(row), color=COLORS["residual"], alpha=0.25, lw=0.8)
+    ax.plot(layers, positive(np.median(result.norms, axis=0)), color=COLORS["residual"], lw=2.2, label="median of trials")
+    ax.plot(layers, positive(result.theory), "--", color=COLORS["theory"], label=f"scale$^l$ = {result.scale:.3g}$^l$")
+    layer_axis(ax, r"$\|M_l \cdots M_1 v\|$", title=f"width {result.width}, scale {result.scale:.3g}")
+    ax.legend(loc="best")
+
+
+def describe_matrix_products(result: MatrixProducts) -> str:
+    return (f"depth {result.depth}, width {result.width}, scale {result.scale:.3g}: median norm "
+            f"{result.median_final:.3g} (scale^L = {result.theory[-1]:.3g})")
+
+
+@register_explorer("ch1 matrix products")
+def matrix_products_explorer(depth: int = 50, width: int = 64, scale: float = 1.0) -> Explorer:
+    controls = dict(
+        depth=int_slider("depth L", depth, 1, 200),
+        width=int_slider("width", width, 2, 256),
+        scale=log_slider("scale", scale, 0.5, 2.0, steps_per_decade=50),
+        device=device_dropdown(),
+    )
+    return Explorer(matrix_products, plot_matrix_products, controls, describe_matrix_products,
+                    title="A product of random matrices")

@@ -1,0 +1,95 @@
+"""One plotting style for the whole book, and the small drawing helpers every chapter shares."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.figure import Figure
+
+BOOK_STYLE = {
+    "figure.dpi": 90,
+    "savefig.dpi": 90,
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "legend.fontsize": 8,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 1.6,
+    "figure.constrained_layout.use": True,
+}
+# Named colours, so one idea has one colour across chapters.
+COLORS = {
+    "plain": "#d62728",
+    "residual": "#1f77b4",
+    "theory": "#333333",
+    "band": "#2ca02c",
+    "sigmoid": "#9467bd",
+    "tanh": "#8c564b",
+    "relu": "#ff7f0e",
+}
+
+
+def use_book_style() -> None:
+    """Apply the book's matplotlib style (called when ``utils`` is imported)."""
+    mpl.rcParams.update(BOOK_STYLE)
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.6, height: float = 3.4):
+    """A pyplot figure of ``nrows x ncols`` panels, each ``width x height`` inches; returns (fig, axes)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    return fig, axes.ravel() if axes.size > 1 else axes[0, 0]
+
+
+def detached_figure(ncols: int = 1, width: float = 4.6, height: float = 3.4):
+    """Like ``new_figure`` but outside pyplot (never auto-displayed; for explorers)."""
+    fig = Figure(figsize=(width * ncols, height))
+    axes = fig.subplots(1, ncols, squeeze=False).ravel()
+    return fig, axes if ncols > 1 else axes[0]
+
+
+def figure_png(fig: Figure) -> bytes:
+    """Render ``fig`` to PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def layer_axis(ax, ylabel: str, log: bool = True, title: str | None = None) -> None:
+    """Label ``ax`` as a per-layer plot: x = layer, y = ``ylabel`` (log scale unless log=False)."""
+    ax.set_xlabel("layer")
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+
+
+def finite(values) -> np.ndarray:
+    """``values`` as floats with inf replaced by NaN, so matplotlib leaves a gap instead of failing."""
+    values = np.asarray(values, dtype=float).copy()
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
+def positive(values) -> np.ndarray:
+    """Like ``finite`` but also gaps out values <= 0 (they have no place on a log axis)."""
+    values = finite(values)
+    values[values <= 0] = np.nan
+    return values
+
+
+def draw_band(ax, low: float, high: float, label: str) -> None:
+    """Shade the horizontal band [low, high] (e.g. the 'healthy' range of gradient norms)."""
+    ax.axhspan(low, high, color=COLORS["band"], alpha=0.12, label=label, zorder=0)
+
+
+def layer_colors(n: int):
+    """``n`` colours from early (dark) to late (light) layers."""
+    return mpl.colormaps["viridis"](np.linspace(0.0, 0.9, max(n, 1)))

@@ -1,0 +1,111 @@
+"""Short, seeded training runs that show what gradient flow means for learning (chapters 1-3).
+
+The data are synthetic: Gaussian inputs labelled by a fixed random "teacher" network,
+so nothing is downloaded and every run is reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .blocks import build_network
+from .devices import pick_device
+from .plotting import layer_axis, positive
+from .validation import check_choice, check_int, check_number
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+def teacher_data(n_train: int = 4096, n_test: int = 1024, dim: int = 32, classes: int = 4, seed: int = 0):
+    """Inputs x ~ N(0, I_dim) labelled argmax(V tanh(U x)) by one random two-layer teacher.
+
+    Returns (x_train, y_train, x_test, y_test).
+    """
+    check_int("n_train", n_train, minimum=1)
+    check_int("n_test", n_test, minimum=1)
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.randn(dim, 64, generator=gen) / math.sqrt(dim)
+    v = torch.randn(64, classes, generator=gen)
+    x = torch.randn(n_train + n_test, dim, generator=gen)
+    y = (torch.tanh(x @ u) @ v).argmax(dim=1)
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+@dataclass
+class TrainingRun:
+    """Loss per step, final accuracy, and per-layer relative weight change ||W_T - W_0|| / ||W_0||."""
+
+    settings: dict
+    losses: np.ndarray        # training loss per step (NaN after a divergence)
+    rel_change: np.ndarray    # one entry per hidden block
+    accuracy: float           # on held-out data, after training
+    diverged_at: int | None   # the step where the loss became inf/NaN, if it did
+    device: str
+
+    @property
+    def label(self) -> str:
+        s = self.settings
+        init = f"σ_w²={s['sigma_w2']:.3g}" if s["init"] == "normal" else s["init"]
+        clip = f", clip {s['clip']:g}" if s["clip"] else ""
+        return f"{s['activation']}, {init}" + (", shortcut" if s["shortcut"] else "") + clip
+
+
+def train_network(depth: int = 20, width: int = 64, activation: str = "sigmoid", init: str = "normal",
+                  sigma_w2: float = 1.0, shortcut: bool = False, norm: str = "none",
+                  optimizer: str = "sgd", lr: float = 0.1, steps: int = 300, batch: int = 128,
+                  clip: float | None = None, seed: int = 0, device="auto") -> TrainingRun:
+    """Train a ``depth``-block network plus a linear classifier head on teacher data."""
+    check_int("steps", steps, minimum=1)
+    check_int("batch", batch, minimum=1)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    check_number("lr", lr, minimum=0.0, strict=True)
+    if clip is not None:
+        check_number("clip", clip, minimum=0.0, strict=True)
+    dev = pick_device(device)
+    x, y, x_test, y_test = teacher_data(seed=seed)
+    body = build_network(depth, width, activation=activation, init=init, sigma_w2=sigma_w2, shortcut=shortcut,
+                         norm=norm, in_dim=x.shape[1], seed=seed, device="cpu")
+    head = nn.Linear(width, int(y.max()) + 1)
+    model = nn.Sequential(body, head).to(dev)
+    start = [layer.weight.detach().clone() for layer in body.linears]
+    opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed + 1)
+    losses, diverged_at = np.full(steps, np.nan), None
+    x, y = x.to(dev), y.to(dev)
+    for step in range(steps):
+        idx = torch.randint(len(x), (batch,), generator=gen).to(dev)
+        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+        if not torch.isfinite(loss):
+            diverged_at = step
+            break
+        losses[step] = loss.item()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+    with torch.no_grad():
+        rel = [float((layer.weight - w0).norm() / w0.norm()) for layer, w0 in zip(body.linears, start)]
+        accuracy = float((model(x_test.to(dev)).argmax(1) == y_test.to(dev)).float().mean())
+    settings = dict(depth=depth, width=width, activation=activation, init=init, sigma_w2=sigma_w2,
+                    shortcut=shortcut, norm=norm, optimizer=optimizer, lr=lr, steps=steps, clip=clip, seed=seed)
+    return TrainingRun(settings, losses, np.array(rel), accuracy, diverged_at, dev.type)
+
+
+def plot_training(runs, axes) -> None:
+    """Left: training loss per step. Right: relative weight change per layer (log)."""
+    runs = [runs] if isinstance(runs, TrainingRun) else list(runs)
+    ax_loss, ax_change = axes
+    for run in runs:
+        ax_loss.plot(np.arange(1, len(run.losses) + 1), run.losses, label=f"{run.label} (acc {run.accuracy:.0%})")
+        ax_change.plot(np.arange(1, len(run.rel_change) + 1), positive(run.rel_change), "o-", ms=3, label=run.label)
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("training loss (cross-entropy)")
+    ax_loss.set_title("learning curve")
+    ax_loss.legend(loc="best")
+    layer_axis(ax_change, r"$\|W_l^{end} - W_l^{start}\| / \|W_l^{start}\|$", title="how far each layer moved")
