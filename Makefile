@@ -10,7 +10,6 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade "pip>=23.2"
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
@@ -33,7 +32,7 @@ notebooks: $(STAMP)  ## re-sync every .ipynb from its .py source and execute it 
 	done
 
 figures: $(STAMP)  ## regenerate figures/*.png
-	$(BIN)/python -m utils.figures
+	$(BIN)/python -c 'from utils.figures import main; main()'
 
 bench: $(STAMP)  ## explorer latency, notebook run time, kernel memory
 	$(BIN)/python benchmarks/run.py

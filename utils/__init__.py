@@ -1,5 +1,9 @@
-"""Trainable Depth: the book's library. Every notebook imports from here."""
+"""Trainable Depth: the book's library. Every notebook imports from here.
 
+Importing ``utils`` imports every chapter module, so ``EXPLORERS`` lists every explorer.
+"""
+
+from . import diagnostics, matrix_products, training  # noqa: F401  (registers their explorers)
 from .activations import ACTIVATIONS, get_activation
 from .blocks import NORMS, Network, PlainBlock, ResidualBlock, build_network
 from .devices import available_devices, pick_device, seed_everything

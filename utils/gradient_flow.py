@@ -17,6 +17,7 @@ from .activations import ACTIVATIONS
 from .blocks import build_network
 from .devices import pick_device
 from .explorer import Explorer, checkbox, device_dropdown, dropdown, int_slider, log_slider, register_explorer
+from .figures import register_figure
 from .plotting import COLORS, draw_band, finite, layer_axis, positive
 from .probes import Probe, probe_network
 from .validation import check_int
@@ -120,3 +121,17 @@ def gradient_flow_explorer(depth: int = 30, width: int = 128, activation: str = 
 
 
 register_explorer("ch1 gradient flow")(gradient_flow_explorer)
+
+
+@register_figure("01_vanishing_gradients.png")
+def headline_figure():
+    """Chapter 1: a 30-layer sigmoid net against ReLU nets at three weight scales."""
+    from .plotting import new_figure
+
+    results = [gradient_flow(activation="sigmoid")] + [
+        gradient_flow(activation="relu", sigma_w2=s2) for s2 in (1.0, 2.0, 4.0)
+    ]
+    fig, axes = new_figure(2)
+    plot_gradient_flow(results, axes)
+    fig.suptitle("30 layers, width 128: the gradient on its way down")
+    return fig

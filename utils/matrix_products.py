@@ -47,13 +47,16 @@ def matrix_products(depth: int = 50, width: int = 64, scale: float = 1.0, trials
     check_number("scale", scale, minimum=0.0, strict=True)
     dev = pick_device(device)
     gen = torch.Generator().manual_seed(seed)
-    v = torch.randn(trials, width, 1, generator=gen, dtype=torch.float64)
+    v = torch.randn(trials, width, 1, generator=gen)
     v = (v / v.norm(dim=1, keepdim=True)).to(dev)
-    norms = torch.ones(trials, depth + 1, dtype=torch.float64)
+    log_norms = torch.zeros(trials, depth + 1, dtype=torch.float64)
     for layer in range(1, depth + 1):
-        m = torch.randn(trials, width, width, generator=gen, dtype=torch.float64) * (scale / math.sqrt(width))
+        m = torch.randn(trials, width, width, generator=gen) * (scale / math.sqrt(width))
         v = m.to(dev) @ v
-        norms[:, layer] = v.norm(dim=1).squeeze(-1).cpu()
+        norm = v.norm(dim=1, keepdim=True)
+        v = v / norm  # keep unit length and add up log-norms, so float32 never overflows
+        log_norms[:, layer] = log_norms[:, layer - 1] + norm.squeeze(-1).squeeze(-1).double().log().cpu()
+    norms = log_norms.exp()
     return MatrixProducts(depth, width, scale, norms.numpy(), dev.type)
 
 

@@ -6,6 +6,7 @@ import io
 
 import matplotlib as mpl
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 BOOK_STYLE = {
@@ -48,16 +49,20 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.6, height: float
 
 
 def detached_figure(ncols: int = 1, width: float = 4.6, height: float = 3.4):
-    """Like ``new_figure`` but outside pyplot (never auto-displayed; for explorers)."""
-    fig = Figure(figsize=(width * ncols, height))
+    """Like ``new_figure`` but outside pyplot, for explorers: never auto-displayed, fixed margins
+    (no layout engine) and its own Agg canvas, so redraws reuse the renderer and its text cache."""
+    fig = Figure(figsize=(width * ncols, height), layout="none")
+    FigureCanvasAgg(fig)
     axes = fig.subplots(1, ncols, squeeze=False).ravel()
+    fig.subplots_adjust(left=0.8 / (width * ncols), right=1 - 0.15 / (width * ncols),
+                        bottom=0.55 / height, top=1 - 0.4 / height, wspace=0.35)
     return fig, axes if ncols > 1 else axes[0]
 
 
 def figure_png(fig: Figure) -> bytes:
     """Render ``fig`` to PNG bytes."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    fig.canvas.print_png(buffer) if isinstance(fig.canvas, FigureCanvasAgg) else fig.savefig(buffer, format="png")
     return buffer.getvalue()
 
 

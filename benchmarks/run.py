@@ -1,0 +1,83 @@
+"""`make bench`: explorer latency, notebook run time and kernel memory, against the book's targets.
+
+Targets (reported, never asserted in tests): explorer median <= 250 ms from a control change to the
+redrawn figure; each notebook <= 60 s; kernel peak RSS <= 1.5 GB.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import nbformat
+import torch
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+
+EXPLORER_TARGET_MS, NOTEBOOK_TARGET_S, MEMORY_TARGET_GB = 250, 60, 1.5
+PEAK_RSS = "import resource; print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+
+
+def _verdict(value, target):
+    return "ok" if value <= target else "OVER TARGET"
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def bench_explorers(repeats: int = 15) -> None:
+    """Time control change -> redrawn PNG, alternating the first control between two values."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from utils import EXPLORERS
+    from utils.explorer import alternative_value
+
+    print(f"\nExplorers: control change -> redrawn figure, {repeats} changes each (target median <= {EXPLORER_TARGET_MS} ms)")
+    print(f"  {'explorer':32s} {'control':10s} {'median':>9s} {'p95':>9s}")
+    for name, factory in sorted(EXPLORERS.items()):
+        explorer = factory()
+        key, control = next(iter(explorer.controls.items()))
+        values = [control.value, alternative_value(control)]
+        times = []
+        for i in range(repeats + 1):
+            start = time.perf_counter()
+            control.value = values[(i + 1) % 2]
+            elapsed = 1000 * (time.perf_counter() - start)
+            assert explorer.error is None, explorer.error
+            if i:  # the first change warms caches
+                times.append(elapsed)
+        median = statistics.median(times)
+        print(f"  {name:32s} {key:10s} {median:7.0f}ms {percentile(times, 95):7.0f}ms  {_verdict(median, EXPLORER_TARGET_MS)}")
+
+
+def bench_notebooks() -> None:
+    """Execute every chapter in a fresh kernel; report wall time and the kernel's peak RSS."""
+    print(f"\nNotebooks: execution time (target <= {NOTEBOOK_TARGET_S} s) and kernel peak RSS (target <= {MEMORY_TARGET_GB} GB)")
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell(PEAK_RSS))
+        client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+        start = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - start
+        text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+        peak_gb = int(text.split()[-1]) / 1024**2
+        print(f"  {path.name:40s} {seconds:6.1f} s {_verdict(seconds, NOTEBOOK_TARGET_S):12s} "
+              f"{peak_gb:5.2f} GB {_verdict(peak_gb, MEMORY_TARGET_GB)}")
+
+
+def main() -> None:
+    print(f"make bench on {platform.node()}: {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
+    bench_explorers()
+    bench_notebooks()
+
+
+if __name__ == "__main__":
+    main()
