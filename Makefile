@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAB_ARGS ?=
-NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
+# `make notebooks NB=notebooks/02_shortcut_connections.py` re-executes one chapter only.
+NB ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 
 .PHONY: lab test test-browser notebooks figures bench lock clean
 
@@ -23,7 +24,7 @@ test-browser: $(STAMP)  ## only the end-to-end browser test
 	$(BIN)/python -m pytest tests/browser -p no:nbval
 
 notebooks: $(STAMP)  ## re-sync every .ipynb from its .py source and execute it in place
-	@for nb in $(NOTEBOOKS); do \
+	@for nb in $(NB); do \
 		echo "executing $$nb"; \
 		$(BIN)/jupytext --to ipynb --set-kernel python3 "$$nb" || exit 1; \
 		$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
