@@ -146,6 +146,8 @@ def test_same_seed_same_weights_on_every_device():
     (dict(depth=3, width=4, activation="softsign"), "unknown activation 'softsign'"),
     (dict(depth=3, width=4, norm="batch"), "unknown norm 'batch'; choose one of: none, pre, post"),
     (dict(depth=3, width=4, init="normal", sigma_w2=-0.5), "sigma_w2 .* at least 0"),
+    (dict(depth=3, width=4, sigma_b2=-1.0), "sigma_b2 .* at least 0"),
+    (dict(depth=3, width=4, shortcut=True, branch_gain=-1.0), "branch_gain must be at least 0"),
     (dict(depth=3, width=4, device="tpu"), "unknown device 'tpu'"),
 ])
 def test_builder_rejects_bad_input_with_what_is_allowed(kwargs, message):

@@ -81,6 +81,16 @@ def test_bias_free_relu_weight_gradients_scale_together():
     assert np.allclose(ratios, ratios[0], rtol=1e-4)
 
 
+def test_he_init_keeps_the_relu_signal_within_a_band_and_sigma_one_does_not():
+    def second_moments(sigma_w2):
+        probe = gradient_flow(depth=30, width=512, activation="relu", sigma_w2=sigma_w2).probe
+        return probe.act_std**2 + probe.act_mean**2
+
+    he, small = second_moments(2.0), second_moments(1.0)
+    assert np.all((he / he[0] > 0.5) & (he / he[0] < 2.0))
+    assert small[-1] / small[0] < 1e-7  # (1/2)^29 = 1.9e-9 predicted
+
+
 def test_orthogonal_linear_network_preserves_lengths_exactly():
     result = gradient_flow(depth=40, width=64, activation="identity", init="orthogonal")
     n = 128 * 64  # batch x width entries

@@ -95,6 +95,9 @@ def build_network(depth: int, width: int, *, activation: str = "relu", init: str
     out_dim = width if out_dim is None else check_int("out_dim", out_dim, minimum=1)
     check_choice("init scheme", init, INIT_SCHEMES)
     check_choice("norm", norm, NORMS)
+    check_number("sigma_w2 (weight variance)", sigma_w2, minimum=0.0)
+    check_number("sigma_b2 (bias variance)", sigma_b2, minimum=0.0)
+    check_number("branch_gain", branch_gain, minimum=0.0)
     get_activation(activation)
     device = pick_device(device)
     if seed is not None:

@@ -16,6 +16,7 @@ import torch
 
 from .activations import get_activation
 from .blocks import Network
+from .validation import check_int
 
 FLAT_SLOPE = 0.05  # a unit is "inactive" where the slope is below 5% of the activation's peak slope
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
@@ -61,6 +62,7 @@ def _finite_stats(h: torch.Tensor, bins: int):
 def probe_network(net: Network, x: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor],
                   bins: int = 40) -> Probe:
     """Run ``loss_fn(net(x))`` forward and backward and read every block with hooks."""
+    check_int("bins", bins, minimum=1)
     depth = len(net.blocks)
     stats = {k: np.full(depth, np.nan) for k in ("mean", "std", "spread", "inactive", "grad_act")}
     counts, edges = np.zeros((depth, bins)), np.full((depth, bins + 1), np.nan)
