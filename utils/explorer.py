@@ -92,11 +92,14 @@ def _remove_data(ax) -> None:
     ax.autoscale()
 
 
-def _html(text: str, color: str | None = None) -> str:
+def _html(text: str, color: str | None = None, run: int | None = None) -> str:
+    """``text`` in a span; ``run`` (the count of successful runs) becomes ``data-run``, which the
+    browser test watches to see an experiment re-run even when the plot comes out the same."""
     import html
 
     style = f' style="color:{color}"' if color else ""
-    return f"<span{style}>{html.escape(text)}</span>"
+    data = f' data-run="{run}"' if run is not None else ""
+    return f"<span{style}{data}>{html.escape(text)}</span>"
 
 
 class Explorer:
@@ -146,7 +149,8 @@ class Explorer:
         self.image.value = png
         self.image.layout.display = None
         device = getattr(result, "device", "?")
-        self.readout.value = _html(f"{self.describe(result)}  ·  {elapsed:.0f} ms on {device}")
+        self.readout.value = _html(f"{self.describe(result)}  ·  {elapsed:.0f} ms on {device}",
+                                   run=len(self.timings_ms))
         warning = getattr(result, "warning", None)
         self.message.value = _html(f"⚠ {warning}", "#b35900") if warning else ""
 
