@@ -55,7 +55,7 @@ def matrix_products(depth: int = 50, width: int = 64, scale: float = 1.0, trials
         v = m.to(dev) @ v
         norm = v.norm(dim=1, keepdim=True)
         v = v / norm  # keep unit length and add up log-norms, so float32 never overflows
-        log_norms[:, layer] = log_norms[:, layer - 1] + norm.squeeze(-1).squeeze(-1).double().log().cpu()
+        log_norms[:, layer] = log_norms[:, layer - 1] + norm.squeeze(-1).squeeze(-1).cpu().double().log()
     norms = log_norms.exp()
     return MatrixProducts(depth, width, scale, norms.numpy(), dev.type)
 

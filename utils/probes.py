@@ -48,8 +48,14 @@ class Probe:
         return float(self.grad_act_norm[0] / self.grad_act_norm[-1])
 
 
+def _float64(t: torch.Tensor) -> torch.Tensor:
+    """A detached float64 copy on the CPU: squares of float32 values cannot overflow there, and
+    MPS has no float64."""
+    return t.detach().to("cpu", torch.float64)
+
+
 def _finite_stats(h: torch.Tensor, bins: int):
-    finite = h[torch.isfinite(h)].double()  # float64: squares of float32 values cannot overflow
+    finite = h[torch.isfinite(h)]
     if finite.numel() == 0:
         return float("nan"), float("nan"), np.zeros(bins), np.full(bins + 1, np.nan)
     lo, hi = float(finite.min()), float(finite.max())
@@ -72,10 +78,10 @@ def probe_network(net: Network, x: torch.Tensor, loss_fn: Callable[[torch.Tensor
     def on_block(i):
         def hook(module, inputs, h):
             outputs[i] = h
-            h.register_hook(lambda g: stats["grad_act"].__setitem__(i, float(g.double().norm())))
-            with torch.no_grad():
-                stats["mean"][i], stats["std"][i], counts[i], edges[i] = _finite_stats(h.detach(), bins)
-                stats["spread"][i] = float(h.detach().double().std(dim=0).mean()) if len(h) > 1 else np.nan
+            h.register_hook(lambda g: stats["grad_act"].__setitem__(i, float(_float64(g).norm())))
+            h64 = _float64(h)
+            stats["mean"][i], stats["std"][i], counts[i], edges[i] = _finite_stats(h64, bins)
+            stats["spread"][i] = float(h64.std(dim=0).mean()) if len(h) > 1 else np.nan
         return hook
 
     def on_activation(i, slope, peak):
@@ -96,7 +102,7 @@ def probe_network(net: Network, x: torch.Tensor, loss_fn: Callable[[torch.Tensor
         for handle in handles:
             handle.remove()
 
-    grad_w = np.array([float(layer.weight.grad.double().norm()) for layer in net.linears])
+    grad_w = np.array([float(_float64(layer.weight.grad).norm()) for layer in net.linears])
     return Probe(
         act_mean=stats["mean"], act_std=stats["std"], input_spread=stats["spread"], frac_inactive=stats["inactive"],
         grad_act_norm=stats["grad_act"], grad_weight_norm=grad_w,
