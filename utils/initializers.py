@@ -12,7 +12,12 @@ xavier_uniform     U(-a, a), a = sqrt(6/(n_in + n_out))                 0
 he                 N(0, 2/n_in)                                         0
 orthogonal         sqrt(sigma_w2) * (random orthogonal matrix)          N(0, sigma_b2)
 normal             N(0, sigma_w2/n_in)                                  N(0, sigma_b2)
+constant           every entry sqrt(sigma_w2)/n_in (no randomness)      0
+zeros              0                                                    0
 =================  ==================================================  ===========
+
+``constant`` and ``zeros`` exist to show why weights must be random: all units of a layer
+then compute the same thing and receive the same gradient (chapter 3).
 
 PyTorch's default is kaiming_uniform with a = sqrt(5), whose variance is 1/(3 n_in).
 """
@@ -26,7 +31,7 @@ from torch import nn
 
 from .validation import check_choice, check_number
 
-INIT_SCHEMES = ("default", "lecun", "xavier_normal", "xavier_uniform", "he", "orthogonal", "normal")
+INIT_SCHEMES = ("default", "lecun", "xavier_normal", "xavier_uniform", "he", "orthogonal", "normal", "constant", "zeros")
 
 
 def weight_variance(scheme: str, n_in: int, n_out: int, sigma_w2: float = 1.0) -> float:
@@ -40,6 +45,8 @@ def weight_variance(scheme: str, n_in: int, n_out: int, sigma_w2: float = 1.0) -
         "he": 2.0 / n_in,
         "orthogonal": sigma_w2 / n_in,
         "normal": sigma_w2 / n_in,
+        "constant": 0.0,
+        "zeros": 0.0,
     }[scheme]
 
 
@@ -58,6 +65,8 @@ def init_linear(layer: nn.Linear, scheme: str = "default", sigma_w2: float = 1.0
         layer.weight.uniform_(-bound, bound)
     elif scheme == "orthogonal":
         nn.init.orthogonal_(layer.weight, gain=math.sqrt(sigma_w2))
+    elif scheme in ("constant", "zeros"):
+        layer.weight.fill_(math.sqrt(sigma_w2) / n_in if scheme == "constant" else 0.0)
     else:
         layer.weight.normal_(0.0, math.sqrt(weight_variance(scheme, n_in, n_out, sigma_w2)))
     if layer.bias is not None:
