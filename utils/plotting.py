@@ -8,6 +8,7 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 BOOK_STYLE = {
     "figure.dpi": 90,
@@ -69,6 +70,7 @@ def figure_png(fig: Figure) -> bytes:
 def layer_axis(ax, ylabel: str, log: bool = True, title: str | None = None) -> None:
     """Label ``ax`` as a per-layer plot: x = layer, y = ``ylabel`` (log scale unless log=False)."""
     ax.set_xlabel("layer")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
     if log:
         ax.set_yscale("log")

@@ -98,7 +98,7 @@ def train_network(depth: int = 20, width: int = 64, activation: str = "sigmoid",
 
 
 def plot_training(runs, axes) -> None:
-    """Left: training loss per step. Right: relative weight change per layer (log)."""
+    """Left: training loss per step (log). Right: relative weight change per layer (log)."""
     runs = [runs] if isinstance(runs, TrainingRun) else list(runs)
     ax_loss, ax_change = axes
     for run in runs:
@@ -106,6 +106,7 @@ def plot_training(runs, axes) -> None:
         ax_change.plot(np.arange(1, len(run.rel_change) + 1), positive(run.rel_change), "o-", ms=3, label=run.label)
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("training loss (cross-entropy)")
+    ax_loss.set_yscale("log")
     ax_loss.set_title("learning curve")
     ax_loss.legend(loc="best")
     layer_axis(ax_change, r"$\|W_l^{end} - W_l^{start}\| / \|W_l^{start}\|$", title="how far each layer moved")
