@@ -20,16 +20,34 @@ def _cells(notebook):
     return [(cell.cell_type, cell.source.strip()) for cell in notebook.cells]
 
 
+def pair_problem(source: Path) -> str | None:
+    """Why ``source`` and its .ipynb twin are not a pair, or None if they are."""
+    twin = source.with_suffix(".ipynb")
+    if not twin.exists():
+        return f"{twin.name} is missing: run `make notebooks`"
+    if _cells(jupytext.read(source)) != _cells(jupytext.read(twin)):
+        return f"{source.name} and {twin.name} differ: the .py was edited; run `make notebooks`"
+    return None
+
+
 def test_there_are_chapters():
     assert CHAPTERS, "no chapter notebooks found"
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
 def test_each_source_has_an_identical_executed_twin(source):
-    twin = source.with_suffix(".ipynb")
-    assert twin.exists(), f"{twin.name} is missing: run `make notebooks`"
-    assert _cells(jupytext.read(source)) == _cells(jupytext.read(twin)), (
-        f"{source.name} and {twin.name} differ: the .py was edited; run `make notebooks`")
+    assert pair_problem(source) is None, pair_problem(source)
+
+
+def test_the_pair_check_catches_a_stale_or_missing_twin(tmp_path):
+    source = tmp_path / "99_example.py"
+    source.write_text("# %% [markdown]\n# Text\n\n# %%\nx = 1\n")
+    jupytext.write(jupytext.read(source), source.with_suffix(".ipynb"))
+    assert pair_problem(source) is None
+    source.write_text("# %% [markdown]\n# Text\n\n# %%\nx = 2\n")
+    assert "differ" in pair_problem(source)
+    source.with_suffix(".ipynb").unlink()
+    assert "missing" in pair_problem(source)
 
 
 @pytest.mark.parametrize("twin", TWINS, ids=lambda p: p.name)
