@@ -7,6 +7,7 @@ import torch
 
 from .activations import get_activation
 from .plotting import layer_axis, layer_colors, positive
+from .validation import check_choice
 
 
 def plot_activation_shapes(names, axes) -> None:
@@ -39,15 +40,20 @@ def plot_layer_stats(results, axes) -> None:
     ax_mean.legend(loc="best")
 
 
-def plot_layer_histograms(result, ax, layers=None) -> None:
-    """Histogram (as a density line) of h_l for a few layers, early dark to late light."""
-    depth = result.probe.depth
+def plot_layer_histograms(result, ax, layers=None, kind: str = "activations") -> None:
+    """Histogram (as a density line) of h_l, or of dL/dh_l with kind="gradients", for a few layers,
+    early dark to late light."""
+    check_choice("kind", kind, ("activations", "gradients"))
+    probe, depth = result.probe, result.probe.depth
+    all_counts, all_edges = ((probe.hist_counts, probe.hist_edges) if kind == "activations"
+                             else (probe.grad_hist_counts, probe.grad_hist_edges))
     layers = layers or sorted({1, max(1, depth // 4), max(1, depth // 2), max(1, 3 * depth // 4), depth})
     for color, layer in zip(layer_colors(len(layers)), layers):
-        counts, edges = result.probe.hist_counts[layer - 1], result.probe.hist_edges[layer - 1]
+        counts, edges = all_counts[layer - 1], all_edges[layer - 1]
         if not np.all(np.isfinite(edges)):
             continue
         centers, width = 0.5 * (edges[1:] + edges[:-1]), edges[1] - edges[0]
         ax.plot(centers, counts / (counts.sum() * width), color=color, label=f"layer {layer}")
-    ax.set(xlabel="$h_l$", ylabel="density", title=f"{result.label}: activations by layer")
+    xlabel = "$h_l$" if kind == "activations" else r"$\partial L/\partial h_l$"
+    ax.set(xlabel=xlabel, ylabel="density", title=f"{result.label}: {kind} by layer")
     ax.legend(loc="best")

@@ -37,6 +37,8 @@ class Probe:
     loss: float
     overflow: str | None = None   # names the first layer where a value became inf or NaN
     extra: dict = field(default_factory=dict)
+    grad_hist_counts: np.ndarray | None = None  # (L, bins) histogram of dL/dh_l, each layer over its own range
+    grad_hist_edges: np.ndarray | None = None   # (L, bins + 1)
 
     @property
     def depth(self) -> int:
@@ -72,16 +74,24 @@ def probe_network(net: Network, x: torch.Tensor, loss_fn: Callable[[torch.Tensor
     depth = len(net.blocks)
     stats = {k: np.full(depth, np.nan) for k in ("mean", "std", "spread", "inactive", "grad_act")}
     counts, edges = np.zeros((depth, bins)), np.full((depth, bins + 1), np.nan)
+    grad_counts, grad_edges = np.zeros((depth, bins)), np.full((depth, bins + 1), np.nan)
     outputs: list[torch.Tensor] = [None] * depth
     handles = []
 
     def on_block(i):
         def hook(module, inputs, h):
             outputs[i] = h
-            h.register_hook(lambda g: stats["grad_act"].__setitem__(i, float(_float64(g).norm())))
+            h.register_hook(on_grad(i))
             h64 = _float64(h)
             stats["mean"][i], stats["std"][i], counts[i], edges[i] = _finite_stats(h64, bins)
             stats["spread"][i] = float(h64.std(dim=0).mean()) if len(h) > 1 else np.nan
+        return hook
+
+    def on_grad(i):
+        def hook(g):
+            g64 = _float64(g)
+            stats["grad_act"][i] = float(g64.norm())
+            _, _, grad_counts[i], grad_edges[i] = _finite_stats(g64, bins)
         return hook
 
     def on_activation(i, slope, peak):
@@ -108,6 +118,7 @@ def probe_network(net: Network, x: torch.Tensor, loss_fn: Callable[[torch.Tensor
         grad_act_norm=stats["grad_act"], grad_weight_norm=grad_w,
         hist_counts=counts, hist_edges=edges, loss=float(loss.detach()),
         overflow=_overflow_message(outputs, stats["grad_act"], grad_w),
+        grad_hist_counts=grad_counts, grad_hist_edges=grad_edges,
     )
 
 

@@ -1,0 +1,60 @@
+"""Chapter 3's additions to the foundation: the symmetric init schemes, gradient histograms in the probe."""
+
+import numpy as np
+import pytest
+import torch
+
+from utils import build_network, probe_network
+from utils.diagnostics import plot_layer_histograms
+from utils.gradient_flow import gradient_flow
+from utils.plotting import new_figure
+
+
+def _readout(width, seed=1):
+    r = torch.randn(width, generator=torch.Generator().manual_seed(seed)) / width**0.5
+    return lambda h: (h @ r).mean()
+
+
+def test_constant_and_zero_schemes_set_every_entry():
+    net = build_network(3, 8, activation="tanh", init="constant", sigma_w2=4.0, in_dim=5)
+    assert torch.all(net.linears[0].weight == 2.0 / 5) and torch.all(net.linears[1].weight == 2.0 / 8)
+    assert all(torch.count_nonzero(layer.bias) == 0 for layer in net.linears)
+    zeros = build_network(3, 8, init="zeros")
+    assert all(torch.count_nonzero(p) == 0 for p in zeros.parameters())
+
+
+def test_constant_init_gives_every_unit_the_same_gradient():
+    net = build_network(4, 16, activation="tanh", init="constant", sigma_w2=1.5, in_dim=6)
+    x = torch.randn(32, 6, generator=torch.Generator().manual_seed(0))
+    head = torch.randn(16, generator=torch.Generator().manual_seed(1))
+    probe_network(net, x, lambda h: (h @ head).mean())
+    for layer in net.linears[:-1]:  # below the last layer every row of dL/dW is the same
+        grad = layer.weight.grad
+        assert torch.allclose(grad, grad[:1].expand_as(grad), rtol=1e-5, atol=1e-9)
+        assert float(grad.abs().max()) > 0
+    top = net.linears[-1].weight.grad  # the random readout tells the top units apart
+    assert not torch.allclose(top, top[:1].expand_as(top))
+
+
+def test_probe_gradient_histograms_cover_every_gradient_entry():
+    net = build_network(5, 16, activation="tanh", init="normal", sigma_w2=1.5, seed=0)
+    x = torch.randn(32, 16, generator=torch.Generator().manual_seed(0))
+    probe = probe_network(net, x, _readout(16), bins=20)
+    assert probe.grad_hist_counts.shape == (5, 20) and probe.grad_hist_edges.shape == (5, 21)
+    assert probe.grad_hist_counts.sum(axis=1) == pytest.approx(np.full(5, 32 * 16))
+    hs, h = [], x
+    for block in net.blocks:
+        h = block(h)
+        hs.append(h)
+    grads = torch.autograd.grad(_readout(16)(hs[-1]), hs)
+    for g, edges in zip(grads, probe.grad_hist_edges):
+        assert edges[0] == pytest.approx(float(g.min()), rel=1e-5) and edges[-1] == pytest.approx(float(g.max()), rel=1e-5)
+
+
+def test_gradient_histograms_are_drawn_and_bad_kinds_rejected():
+    result = gradient_flow(depth=8, width=16, activation="tanh")
+    fig, ax = new_figure()
+    plot_layer_histograms(result, ax, kind="gradients")
+    assert len(ax.lines) == 5 and "gradients by layer" in ax.get_title()
+    with pytest.raises(ValueError, match="unknown kind 'weights'; choose one of: activations, gradients"):
+        plot_layer_histograms(result, ax, kind="weights")
