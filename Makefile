@@ -21,7 +21,7 @@ test: $(STAMP)  ## every test: unit, widgets, notebook pairs, strict nbval, brow
 	$(BIN)/python -m pytest
 
 test-browser: $(STAMP)  ## only the end-to-end browser test
-	$(BIN)/python -m pytest tests/browser -p no:nbval
+	$(BIN)/python -m pytest tests/browser
 
 notebooks: $(STAMP)  ## re-sync every .ipynb from its .py source and execute it in place
 	@for nb in $(NB); do \
