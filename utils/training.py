@@ -7,7 +7,7 @@ so nothing is downloaded and every run is reproducible.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -46,6 +46,7 @@ class TrainingRun:
     accuracy: float           # on held-out data, after training
     diverged_at: int | None   # the step where the loss became inf/NaN, if it did
     device: str
+    model: nn.Module | None = field(default=None, repr=False)  # the trained body + head
 
     @property
     def label(self) -> str:
@@ -94,7 +95,7 @@ def train_network(depth: int = 20, width: int = 64, activation: str = "sigmoid",
         accuracy = float((model(x_test.to(dev)).argmax(1) == y_test.to(dev)).float().mean())
     settings = dict(depth=depth, width=width, activation=activation, init=init, sigma_w2=sigma_w2,
                     shortcut=shortcut, norm=norm, optimizer=optimizer, lr=lr, steps=steps, clip=clip, seed=seed)
-    return TrainingRun(settings, losses, np.array(rel), accuracy, diverged_at, dev.type)
+    return TrainingRun(settings, losses, np.array(rel), accuracy, diverged_at, dev.type, model)
 
 
 def plot_training(runs, axes) -> None:
