@@ -53,7 +53,8 @@ class TrainingRun:
         s = self.settings
         init = f"σ_w²={s['sigma_w2']:.3g}" if s["init"] == "normal" else s["init"]
         clip = f", clip {s['clip']:g}" if s["clip"] else ""
-        return f"{s['activation']}, {init}" + (", shortcut" if s["shortcut"] else "") + clip
+        norm = f", {s['norm']}-norm" if s["norm"] != "none" else ""
+        return f"{s['activation']}, {init}" + (", shortcut" if s["shortcut"] else "") + norm + clip
 
 
 def train_network(depth: int = 20, width: int = 64, activation: str = "sigmoid", init: str = "normal",

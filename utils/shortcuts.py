@@ -1,0 +1,192 @@
+"""What a shortcut does to the gradient (chapter 2): seed 000's five-layer GELU network, and plain
+against residual networks of any depth (experiment, plot, explorer), plus the chapter's headline figure.
+
+A residual block here is the builder's h -> h + act(W h + b) (``build_network(shortcut=True)``);
+the measurements are ``gradient_flow``'s, so chapters 1 and 2 read networks the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .activations import ACTIVATIONS
+from .blocks import build_network
+from .explorer import Explorer, checkbox, device_dropdown, dropdown, int_slider, log_slider, register_explorer
+from .figures import register_figure
+from .gradient_flow import GradientFlow, gradient_flow
+from .plotting import COLORS, layer_axis, positive
+from .validation import check_choice, check_int
+
+# Seed 000 printed the mean absolute weight gradient of each of its five layers, in this order.
+SEED_000 = {
+    False: (0.00020173587836325169, 0.0001201116101583466, 0.0007152041653171182,
+            0.001398873864673078, 0.005049646366387606),
+    True: (0.22169792652130127, 0.20694106817245483, 0.32896995544433594,
+           0.2665732502937317, 1.3258541822433472),
+}
+SEED_000_SIZES = (3, 3, 3, 3, 3, 1)
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class TinyNetGradients:
+    """Seed 000's measurement: mean |dL/dW_l| per layer, as the seed printed them, and the network's output."""
+
+    shortcut: bool
+    dtype: str
+    mean_abs_grad: np.ndarray
+    output: float
+
+
+def seed_000(shortcut: bool, dtype: str = "float32") -> TinyNetGradients:
+    """Seed 000's experiment: layer sizes 3-3-3-3-3-1, tanh-approximated GELU, ``torch.manual_seed(123)``
+    before building, input [[1, 0, -1]], MSE loss to the target 0. With dtype "float64" the same
+    (float32-initialised) weights run in double precision."""
+    check_choice("dtype", dtype, DTYPES)
+    net = build_network(len(SEED_000_SIZES) - 1, SEED_000_SIZES[1], activation="gelu_tanh", shortcut=shortcut,
+                        in_dim=SEED_000_SIZES[0], out_dim=SEED_000_SIZES[-1], seed=123, device="cpu")
+    net = net.to(DTYPES[dtype])
+    x = torch.tensor([[1.0, 0.0, -1.0]], dtype=DTYPES[dtype])
+    y = net(x)
+    torch.nn.functional.mse_loss(y, torch.zeros_like(y)).backward()
+    grads = np.array([layer.weight.grad.abs().mean().item() for layer in net.linears])
+    return TinyNetGradients(shortcut, dtype, grads, float(y.detach()))
+
+
+@dataclass
+class ShortcutComparison:
+    """The same network probed without and with shortcuts; ``shortcut`` says which one is in focus."""
+
+    plain: GradientFlow
+    residual: GradientFlow
+    shortcut: bool
+    device: str
+
+    @property
+    def focus(self) -> GradientFlow:
+        return self.residual if self.shortcut else self.plain
+
+    @property
+    def other(self) -> GradientFlow:
+        return self.plain if self.shortcut else self.residual
+
+    @property
+    def first_layer(self) -> tuple[float, float]:
+        """||dL/dW_1|| without and with shortcuts."""
+        return float(self.plain.probe.grad_weight_norm[0]), float(self.residual.probe.grad_weight_norm[0])
+
+    @property
+    def warning(self) -> str | None:
+        notes = [f"{name}: {r.warning}" for name, r in (("without shortcuts", self.plain),
+                                                        ("with shortcuts", self.residual)) if r.warning]
+        return "; ".join(notes) or None
+
+
+def shortcut_comparison(depth: int = 30, activation: str = "tanh", sigma_w2: float = 1.0, shortcut: bool = True,
+                        width: int = 64, batch: int = 32, seed: int = 0, device="auto") -> ShortcutComparison:
+    """Probe one seeded ``depth``-block network twice, without and with shortcuts (``gradient_flow``)."""
+    runs = [gradient_flow(depth=depth, width=width, activation=activation, init="normal", sigma_w2=sigma_w2,
+                          shortcut=variant, batch=batch, seed=seed, device=device) for variant in (False, True)]
+    return ShortcutComparison(runs[0], runs[1], bool(shortcut), runs[0].device)
+
+
+def _style(result: GradientFlow) -> dict:
+    return dict(color=COLORS["residual" if result.settings["shortcut"] else "plain"])
+
+
+def plot_shortcut_comparison(result: ShortcutComparison, axes) -> None:
+    """Left: ||dL/dW_l|| per layer. Right: std of h_l per layer. The network in focus is drawn bold."""
+    ax_grad, ax_act = axes
+    for run, bold in ((result.other, False), (result.focus, True)):
+        layers = np.arange(1, run.probe.depth + 1)
+        name = "with shortcuts" if run.settings["shortcut"] else "without shortcuts"
+        kw = dict(lw=2.2 if bold else 1.2, ls="-" if bold else "--", label=name, **_style(run))
+        ax_grad.plot(layers, positive(run.probe.grad_weight_norm), **kw)
+        ax_act.plot(layers, positive(run.probe.act_std), **kw)
+    plain, residual = result.first_layer
+    layer_axis(ax_grad, r"$\|\partial L/\partial W_l\|$",
+               title=f"weight gradient: layer 1 gets {plain:.2g} / {residual:.2g} (without / with)")
+    layer_axis(ax_act, "std of activations $h_l$", title="forward signal")
+    ax_grad.legend(loc="best")
+
+
+def describe_shortcut_comparison(result: ShortcutComparison) -> str:
+    s = result.focus.settings
+    focus, other = result.focus.probe.grad_weight_norm, result.other.probe.grad_weight_norm
+    state = "on" if result.shortcut else "off"
+    other_state = "off" if result.shortcut else "on"
+    return (f"depth {s['depth']}, {s['activation']}, σ_w²={s['sigma_w2']:.3g}, shortcuts {state}: "
+            f"|dL/dW_1| = {focus[0]:.3g} (first/last {focus[0] / focus[-1]:.3g}); "
+            f"shortcuts {other_state}: {other[0]:.3g} (first/last {other[0] / other[-1]:.3g})")
+
+
+@register_explorer("ch2 shortcut gradients")
+def shortcut_explorer(depth: int = 30, activation: str = "tanh", sigma_w2: float = 1.0, shortcut: bool = True,
+                      device: str = "auto") -> Explorer:
+    """Depth, activation, σ_w², shortcuts on/off, device: per-layer weight gradients with and without shortcuts."""
+    controls = dict(
+        depth=int_slider("depth", depth, 1, 100),
+        activation=dropdown("activation", activation, ACTIVATIONS),
+        sigma_w2=log_slider("σ_w² (weight variance × fan-in)", sigma_w2, 0.1, 10),
+        shortcut=checkbox("shortcuts", shortcut),
+        device=device_dropdown(device),
+    )
+    return Explorer(shortcut_comparison, plot_shortcut_comparison, controls, describe_shortcut_comparison,
+                    ncols=2, title="With and without shortcuts")
+
+
+@dataclass
+class DepthSweep:
+    """||dL/dW_1|| of freshly built networks of each depth, without and with shortcuts, per activation."""
+
+    depths: np.ndarray
+    sigma_w2: float
+    plain: dict[str, np.ndarray]
+    residual: dict[str, np.ndarray]
+    device: str
+
+
+def first_layer_sweep(depths=(1, 2, 4, 8, 16, 32, 64), activations=("sigmoid", "tanh", "relu", "gelu"),
+                      sigma_w2: float = 1.0, width: int = 64, batch: int = 32, seed: int = 0,
+                      device="auto") -> DepthSweep:
+    """The first layer's weight gradient against depth: one ``shortcut_comparison`` per depth and activation."""
+    depths = np.array([check_int("depth", d, minimum=1) for d in depths])
+    plain, residual, dev = {}, {}, None
+    for act in activations:
+        runs = [shortcut_comparison(int(d), act, sigma_w2, width=width, batch=batch, seed=seed, device=device)
+                for d in depths]
+        plain[act] = np.array([run.first_layer[0] for run in runs])
+        residual[act] = np.array([run.first_layer[1] for run in runs])
+        dev = runs[0].device
+    return DepthSweep(depths, sigma_w2, plain, residual, dev)
+
+
+def plot_first_layer_sweep(sweep: DepthSweep, ax) -> None:
+    """Dashed: without shortcuts; solid: with. One colour per activation."""
+    for i, act in enumerate(sweep.plain):
+        color = COLORS.get(act, f"C{i}")
+        ax.plot(sweep.depths, positive(sweep.residual[act]), "o-", ms=3, color=color, label=f"{act}, shortcuts")
+        ax.plot(sweep.depths, positive(sweep.plain[act]), "s--", ms=3, color=color, alpha=0.7, label=f"{act}, plain")
+    ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel=r"$\|\partial L/\partial W_1\|$",
+           title=f"first-layer gradient, σ_w² = {sweep.sigma_w2:.3g}")
+    ax.set_xticks(sweep.depths, [str(d) for d in sweep.depths], minor=False)
+    ax.set_xticks([], minor=True)
+    ax.legend(loc="best", ncol=2)
+
+
+@register_figure("02_shortcut_connections.png")
+def headline_figure():
+    """Chapter 2: first-layer gradient against depth; forward growth of five residual schemes; pre/post-norm."""
+    from .norm_placement import norm_placement, plot_norm_placement
+    from .plotting import new_figure
+    from .residual_scaling import plot_residual_scaling, residual_scaling
+
+    fig, axes = new_figure(3, width=5.0, height=3.8)
+    plot_first_layer_sweep(first_layer_sweep(activations=("tanh", "relu")), axes[0])
+    plot_residual_scaling(residual_scaling(depth=50), [axes[1]])
+    plot_norm_placement(norm_placement(depth=24), [axes[2]])
+    fig.suptitle("Shortcuts stop the gradient from vanishing; scaling or normalisation keeps them from exploding")
+    return fig
