@@ -8,7 +8,7 @@ import torch
 
 from utils.activations import get_activation
 from utils.initialization import scheme_variances
-from utils.mean_field import (chi1, critical_sigma_w2, fixed_point, gaussian_mean, gradient_factor, mean_field,
+from utils.mean_field import (chi1, critical_line, critical_sigma_w2, fixed_point, gaussian_mean, gradient_factor, mean_field,
                               variance_map)
 from utils.sweep import sweep
 
@@ -92,6 +92,14 @@ def test_tanh_boundary_starts_at_one_and_rises_with_the_bias():
     for b2, s2 in zip((0.01, 0.05, 0.1, 0.3), line):  # on the line, chi_1 = 1
         assert chi1("tanh", s2 * (1 - 1e-6), b2) < 1 < chi1("tanh", s2 * (1 + 1e-6), b2)
         assert chi1("tanh", s2, b2) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_the_parametric_critical_line_is_where_the_boundary_search_lands():
+    sigma_w2, sigma_b2 = critical_line("tanh", np.array([0.01, 0.3, 1.0, 2.0]))
+    for s2, b2 in zip(sigma_w2, sigma_b2):
+        assert critical_sigma_w2("tanh", float(b2)) == pytest.approx(s2, rel=1e-6)
+    relu_w2, relu_b2 = critical_line("relu", np.array([0.1, 10.0]))
+    assert np.allclose(relu_w2, 2.0) and np.allclose(relu_b2, 0.0, atol=1e-12)
 
 
 # --- theory against measurement ------------------------------------------------------------------

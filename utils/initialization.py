@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import matplotlib as mpl
 import numpy as np
 import torch
 
@@ -18,7 +19,7 @@ from .explorer import (Explorer, device_dropdown, dropdown, float_slider, int_sl
                        register_explorer)
 from .gradient_flow import GradientFlow, gradient_flow, plot_gradient_flow
 from .initializers import weight_variance
-from .mean_field import MeanField, critical_sigma_w2, fixed_point, mean_field, variance_map
+from .mean_field import MeanField, critical_line, fixed_point, mean_field, variance_map
 from .plotting import COLORS
 from .validation import check_choice, check_int
 
@@ -108,6 +109,15 @@ def init_explorer(activation: str = "tanh", sigma_w2: float = 1.0, sigma_b2: flo
 
 # --- the theory pictures -------------------------------------------------------------------------
 
+def sigma_axis(ax, lo: float, hi: float) -> None:
+    """A log axis for sigma_w2 with plain labels at powers of two."""
+    ax.set_xscale("log")
+    ax.set_xticks([t for t in 2.0 ** np.arange(-8, 12) if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)])
+    ax.xaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    ax.set_xlabel(r"$\sigma_w^2$")
+
+
 def plot_variance_map(activation: str, sigma_w2s, sigma_b2: float, ax, q_max: float = 4.0, steps: int = 6) -> None:
     """V(q) against q for each sigma_w2, its fixed point q* (a dot, where it meets the diagonal) and
     the first ``steps`` layers q_1 -> q_2 -> ... as a staircase from q_1 = sigma_w2 + sigma_b2."""
@@ -124,13 +134,20 @@ def plot_variance_map(activation: str, sigma_w2s, sigma_b2: float, ax, q_max: fl
     ax.legend(loc="upper left")
 
 
-def plot_critical_lines(activations, sigma_b2s, ax) -> None:
-    """The order-to-chaos boundary sigma_w2(sigma_b2) (chi_1 = 1) for each activation."""
+def plot_critical_lines(activations, ax, sigma_b2_max: float = 0.5) -> None:
+    """The order-to-chaos boundary (chi_1 = 1) in the (sigma_w2, sigma_b2) plane for each activation,
+    drawn from ``critical_line``; a boundary that does not depend on sigma_b2 is a vertical line."""
+    q_star = np.geomspace(1e-4, 1e3, 400)
     for name in activations:
-        line = [critical_sigma_w2(name, float(b2)) for b2 in sigma_b2s]
-        ax.plot(line, sigma_b2s, color=COLORS.get(name), label=name)
-    ax.set_xscale("log")
-    ax.set(xlabel="σ_w²", ylabel="σ_b²", title="order (left) | chaos (right): χ₁ = 1")
+        sigma_w2, sigma_b2 = critical_line(name, q_star)
+        keep = (sigma_b2 >= 0) & (sigma_b2 <= sigma_b2_max)
+        if np.ptp(sigma_b2) < 1e-9:
+            ax.axvline(float(np.median(sigma_w2)), color=COLORS.get(name), label=f"{name} (any σ_b²)")
+        else:
+            ax.plot(sigma_w2[keep], sigma_b2[keep], color=COLORS.get(name), label=name)
+    sigma_axis(ax, 0.5, 8.0)
+    ax.set(ylabel=r"$\sigma_b^2$", ylim=(0, sigma_b2_max),
+           title="order (left) | chaos (right): χ₁ = 1")
     ax.legend(loc="best")
 
 

@@ -163,6 +163,15 @@ def critical_sigma_w2(activation: str, sigma_b2: float = 0.0, lo: float = 0.05, 
     return float(np.sqrt(grid[0] * grid[-1]))
 
 
+def critical_line(activation: str, q_star) -> tuple[np.ndarray, np.ndarray]:
+    """The boundary chi_1 = 1 in parametric form: for each q* the (sigma_w2, sigma_b2) whose fixed point is
+    q* with chi(q*) = 1, i.e. sigma_w2 = 1 / E[phi'^2], sigma_b2 = q* - sigma_w2 E[phi^2] (Poole et al. 2016).
+    For ReLU every q* gives (2, 0): its boundary is the whole vertical line sigma_w2 = 2."""
+    act = get_activation(activation)
+    sigma_w2 = 1.0 / _slope_square(act, q_star)
+    return sigma_w2, np.asarray(q_star, dtype=np.float64) - sigma_w2 * _square(act, q_star)
+
+
 @dataclass
 class MeanField:
     """Per-layer predictions (last axis: layer 1..L; leading axes follow ``sigma_w2`` when it is an array)."""

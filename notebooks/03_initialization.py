@@ -1,0 +1,620 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 3 — Initialization
+#
+# Chapter 1 showed that the gradient reaching the first layer is a product of one factor per layer,
+# and that for ReLU the weight scale alone decides whether that product vanishes or explodes. This
+# chapter asks the constructive question: *how should the weights be drawn before training starts?*
+# It derives the classic answers, checks what PyTorch actually does, and then builds a small theory —
+# mean-field signal propagation — that predicts, layer by layer, what the measurements show.
+#
+# **Learning goals.** After this chapter you can
+#
+# 1. derive LeCun's $1/n_{in}$, Xavier's $2/(n_{in}+n_{out})$ with its uniform bound $\sqrt{6/(n_{in}+n_{out})}$,
+#    and He's $2/n_{in}$ from one variance calculation;
+# 2. say what `nn.Linear`'s default initialisation is and predict what it does to a deep network;
+# 3. read per-layer activation and gradient histograms the way Glorot and Bengio (2010) did;
+# 4. explain why a 30-layer ReLU network trains with He initialisation and not with Xavier's;
+# 5. compute the mean-field variance map, its fixed point $q^*$ and the slope $\chi_1$, and locate the
+#    boundary between the ordered and the chaotic phase for any activation;
+# 6. read a phase diagram measured on hundreds of networks in one batched computation;
+# 7. explain what orthogonal weights add (the spread of the Jacobian's singular values), why constant
+#    weights never learn distinct units, and how far one finite-width network strays from the theory.
+#
+# Every number quoted in the text is computed in a cell below and checked by an `assert`.
+
+# %%
+# %matplotlib inline
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from utils import build_network, gradient_flow, new_figure, probe_network
+from utils.diagnostics import plot_layer_histograms
+from utils.finite_width import describe_finite_width, finite_width, finite_width_explorer, plot_finite_width
+from utils.initialization import (init_experiment, init_explorer, plot_critical_lines, plot_init_experiment,
+                                  plot_variance_map, row_spread, scheme_variances)
+from utils.initializers import init_linear
+from utils.jacobian_spectrum import jacobian_spectrum, plot_jacobian_spectra
+from utils.mean_field import chi1, critical_sigma_w2, fixed_point, mean_field
+from utils.phase_diagram import describe_phase_diagram, phase_diagram, phase_diagram_explorer, plot_phase_diagram
+from utils.sweep import sweep, sweep_by_loop
+from utils.training import plot_training, teacher_data, train_network
+
+# %% [markdown]
+# ## 1. One variance calculation, three recipes
+#
+# Take one layer, $z_i = \sum_{j=1}^{n_{in}} W_{ij} h_j$ (no bias for now), with weights drawn
+# independently of each other and of the input, with mean 0 and variance $v$. Each term $W_{ij}h_j$ has
+# mean 0 and variance $v\,\mathbb E[h_j^2]$, and the $n_{in}$ terms are uncorrelated, so
+#
+# $$\operatorname{Var}(z_i) = n_{in}\, v\, \mathbb E[h^2]. \tag{forward}$$
+#
+# Backwards, $\partial\ell/\partial h_j = \sum_{i=1}^{n_{out}} W_{ij}\, \delta_i$ with $\delta_i = \partial\ell/\partial z_i$, and the same
+# argument gives
+#
+# $$\operatorname{Var}\Big(\frac{\partial \ell}{\partial h_j}\Big) = n_{out}\, v\, \operatorname{Var}(\delta). \tag{backward}$$
+#
+# * **LeCun (1998).** For an activation that is close to the identity near 0 (tanh, or a linear
+#   layer), $\mathbb E[h^2] \approx \operatorname{Var}(z_{\text{previous}})$, so the forward variance is kept when
+#   $n_{in} v = 1$: $\;v = 1/n_{in}$.
+# * **Xavier / Glorot (2010).** Keeping the backward variance needs $n_{out} v = 1$. Both hold only when
+#   $n_{in} = n_{out}$; Glorot and Bengio take the compromise $v = 2/(n_{in}+n_{out})$ (the reciprocal of the
+#   mean of the two fan sizes). For a uniform law $U(-a, a)$ the variance is
+#   $\int_{-a}^{a} w^2\, \frac{dw}{2a} = a^2/3$, so $a^2/3 = 2/(n_{in}+n_{out})$ gives the bound
+#   $$a = \sqrt{\frac{6}{n_{in}+n_{out}}}.$$
+# * **He (2015).** For ReLU, $h = \max(0, z)$ with $z$ symmetric: half of the time $h = z$, half of the time
+#   $h = 0$, so $\mathbb E[h^2] = \tfrac12 \operatorname{Var}(z)$. The forward condition becomes $n_{in} v \cdot \tfrac12 = 1$:
+#   $\;v = 2/n_{in}$.
+#
+# This book writes every scheme as $v = \sigma_w^2 / n_{in}$: LeCun is $\sigma_w^2 = 1$, He is $\sigma_w^2 = 2$, and
+# Xavier on square layers is $\sigma_w^2 = 1$. Checking the recipes on real layers (512 inputs, 256 outputs)
+# and the ReLU half by Monte Carlo:
+
+# %%
+torch.manual_seed(0)
+n_in, n_out = 512, 256
+print(f"{'scheme':15s} {'Var(W)':>9s} {'formula':>9s} {'max |W|':>8s}")
+formulas = {"lecun": 1 / n_in, "xavier_normal": 2 / (n_in + n_out), "xavier_uniform": 2 / (n_in + n_out),
+            "he": 2 / n_in}
+measured_var, largest = {}, {}
+for scheme, formula in formulas.items():
+    layer = nn.Linear(n_in, n_out)
+    init_linear(layer, scheme)
+    w = layer.weight.detach()
+    measured_var[scheme], largest[scheme] = float(w.var()), float(w.abs().max())
+    print(f"{scheme:15s} {measured_var[scheme]:9.3e} {formula:9.3e} {largest[scheme]:8.4f}")
+bound = math.sqrt(6 / (n_in + n_out))
+z = torch.randn(1_000_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+relu_half = float(torch.relu(z).pow(2).mean())
+print(f"Xavier uniform bound sqrt(6/768) = {bound:.4f};  E[relu(z)^2] / Var(z) = {relu_half:.4f}")
+
+# %%
+for scheme, formula in formulas.items():
+    assert abs(measured_var[scheme] / formula - 1) < 0.02, scheme
+assert abs(bound - 0.0884) < 1e-4 and 0.99 * bound < largest["xavier_uniform"] <= bound
+assert abs(relu_half - 0.5) < 0.003
+
+# %% [markdown]
+# ## 2. What PyTorch does by default
+#
+# `nn.Linear` initialises itself in `reset_parameters` with `kaiming_uniform_(weight, a=math.sqrt(5))`.
+# That is He's uniform law with the gain of a leaky ReLU of slope $a$, $\sqrt{2/(1+a^2)} = \sqrt{1/3}$, so the
+# bound is $\sqrt{1/3}\cdot\sqrt{3/n_{in}} = 1/\sqrt{n_{in}}$: the weights are $U(-1/\sqrt{n_{in}}, 1/\sqrt{n_{in}})$, whose
+# variance is $1/(3 n_{in})$. The bias is drawn from the same interval. (A comment in PyTorch's source says
+# the $\sqrt 5$ was chosen to reproduce exactly that interval, and points to PyTorch issue 57109 for the
+# discussion.) In this book's terms the default is $\sigma_w^2 = 1/3$ and $\sigma_b^2 = 1/(3n)$:
+
+# %%
+layer = nn.Linear(512, 512)
+with torch.no_grad():
+    default_w2 = float(layer.weight.var()) * 512
+    default_bound = float(layer.weight.abs().max()) * math.sqrt(512)
+    default_b2 = float(layer.bias.var()) * 512
+print(f"n * Var(W) = {default_w2:.4f} (1/3 = 0.3333);  max |W| * sqrt(n) = {default_bound:.4f};  "
+      f"n * Var(b) = {default_b2:.3f}")
+print("the book's reading of the default for width 512:", tuple(f"{v:.4g}" for v in scheme_variances("default", 512)))
+assert abs(default_w2 - 1 / 3) < 0.01 and 0.99 < default_bound <= 1.0 and abs(default_b2 - 1 / 3) < 0.05
+
+# %% [markdown]
+# $\sigma_w^2 = 1/3$ is a third of what the forward pass of a tanh network needs and a sixth of what ReLU
+# needs. Chapter 1's rule for ReLU predicts a gradient ratio of $(\sigma_w^2/2)^{(L-1)/2} = 6^{-14.5} \approx 5\times10^{-12}$
+# over 30 layers. Below, `init_experiment` builds and probes the network (`gradient_flow`) and draws the
+# mean-field prediction of §5 dashed on the same axes: PyTorch's default against He for a 30-layer ReLU
+# network of width 128.
+
+# %%
+default_relu = init_experiment("relu", depth=30, width=128, init="default")
+he_relu = init_experiment("relu", depth=30, width=128, init="he")
+default_tanh = init_experiment("tanh", depth=30, width=128, init="default")
+fig, axes = new_figure(2, 2)
+plot_init_experiment(default_relu, axes[:2])
+plot_init_experiment(he_relu, axes[2:])
+for r in (default_relu, he_relu, default_tanh):
+    print(f"{r.flow.label:14s}: gradient ratio first/last {r.flow.ratio:.3g}, mean field {r.theory_ratio:.3g}")
+
+# %%
+assert abs(math.log10(default_relu.flow.ratio / default_relu.theory_ratio)) < 0.3
+assert abs(default_relu.theory_ratio - 6**-14.5) < 1e-14
+assert 3e-12 < default_relu.flow.ratio < 1e-11 and 1e-8 < default_tanh.flow.ratio < 1e-6
+assert abs(he_relu.flow.ratio - 0.66) < 0.01
+
+# %% [markdown]
+# At depth 30 the default loses eleven orders of magnitude of gradient with ReLU (measured
+# $5\times10^{-12}$, predicted $5\times10^{-12}$) and seven with tanh. The default is a fine choice for the shallow
+# networks it was designed for, and a poor one for a deep plain stack; PyTorch leaves it to you to call
+# `nn.init.kaiming_normal_` or `xavier_uniform_` when depth matters.
+#
+# The He-initialised network ends at 0.66 instead of the predicted 1: that is one network of finite
+# width, and §9 shows how far such a network typically strays.
+#
+# ## 3. Per-layer histograms, as Glorot and Bengio drew them
+#
+# Glorot and Bengio (2010) compared the "standard" initialisation $U(-1/\sqrt n, 1/\sqrt n)$ — the same
+# law as PyTorch's default — with their "normalised" one (Xavier uniform) on tanh networks, by drawing
+# the distribution of activations and of back-propagated gradients in every layer. Here is that
+# picture for five tanh layers of width 256, 256 inputs, with the probe's per-layer histograms of
+# $h_l$ and of $\partial\ell/\partial h_l$:
+
+# %%
+glorot = {init: gradient_flow(depth=5, width=256, activation="tanh", init=init, batch=256)
+          for init in ("default", "xavier_uniform")}
+fig, axes = new_figure(2, 2)
+for row, result in enumerate(glorot.values()):
+    plot_layer_histograms(result, axes[2 * row], layers=[1, 2, 3, 4, 5])
+    plot_layer_histograms(result, axes[2 * row + 1], layers=[1, 2, 3, 4, 5], kind="gradients")
+for init, result in glorot.items():
+    p = result.probe
+    print(f"{init:15s} activation std, layers 1..5: " + " ".join(f"{v:.3f}" for v in p.act_std)
+          + f";  gradient norm layer 1 / layer 5: {p.grad_act_norm[0] / p.grad_act_norm[-1]:.3f}")
+
+# %%
+standard, normalised = glorot["default"].probe, glorot["xavier_uniform"].probe
+assert abs(standard.act_std[0] - 0.46) < 0.01 and abs(standard.act_std[-1] - 0.064) < 0.005
+assert 0.08 < glorot["default"].ratio < 0.12
+assert normalised.act_std[-1] / normalised.act_std[0] > 0.45 and glorot["xavier_uniform"].ratio > 0.45
+
+# %% [markdown]
+# With the standard law the activations narrow layer after layer (their spread falls from 0.46 to
+# 0.06) and the back-propagated gradients narrow the other way, towards the input, to a tenth by layer
+# 1. With the normalised law both stay within a factor of about two. Even Xavier does not keep the
+# tanh activations exactly constant: at $\sigma_w^2 = 1$ and no bias a tanh network sits *exactly* on the
+# boundary between the two phases of §5, where the variance decays like $1/l$ instead of geometrically.
+#
+# ## 4. Thirty ReLU layers: Xavier against He
+#
+# He et al. (2015, their Figure 3) trained a 30-layer ReLU network: with Xavier's initialisation it
+# did not learn at all, with theirs it did. Xavier on square layers is $\sigma_w^2 = 1$, so each ReLU layer
+# halves the variance of the signal: after 29 layers its spread is $2^{-29/2} \approx 4\times10^{-5}$ of the
+# first layer's, and the gradient shrinks the same way.
+
+# %%
+xavier_relu = init_experiment("relu", depth=30, width=128, init="xavier_normal")
+fig, axes = new_figure(2)
+plot_init_experiment(xavier_relu, axes)
+shrink = xavier_relu.flow.probe.act_std[-1] / xavier_relu.flow.probe.act_std[0]
+predicted_shrink = xavier_relu.theory.act_std[-1] / xavier_relu.theory.act_std[0]
+print(f"Xavier, ReLU: activation spread layer 30 / layer 1 = {shrink:.2g} (mean field {predicted_shrink:.2g}); "
+      f"gradient ratio {xavier_relu.flow.ratio:.2g} (mean field {xavier_relu.theory_ratio:.2g})")
+assert abs(predicted_shrink - 2**-14.5) < 1e-6 and 1e-5 < shrink < 1e-4 and 1e-5 < xavier_relu.flow.ratio < 1e-4
+
+# %% [markdown]
+# Now the consequence: the same two initialisations, a 30-layer ReLU network of width 64 trained for
+# 300 steps of SGD (learning rate 0.1) on chapter 1's synthetic 4-class problem.
+
+# %%
+runs = {init: train_network(depth=30, width=64, activation="relu", init=init, steps=300)
+        for init in ("xavier_normal", "he")}
+fig, axes = new_figure(2)
+plot_training(list(runs.values()), axes)
+for init, run in runs.items():
+    print(f"{init:14s} loss {run.losses[0]:.3f} -> {run.losses[-1]:.3f}, test accuracy {run.accuracy:.1%}, "
+          f"layer 1 moved {run.rel_change[0]:.1e}")
+
+# %%
+xavier_run, he_run = runs["xavier_normal"], runs["he"]
+assert xavier_run.losses[-1] > 1.3 and xavier_run.accuracy < 0.35 and 1e-5 < xavier_run.rel_change[0] < 3e-5
+assert abs(he_run.losses[-1] - 0.93) < 0.05 and he_run.accuracy > 0.45 and he_run.rel_change[0] > 0.05
+
+# %% [markdown]
+# Xavier's network stays at the loss of guessing ($\ln 4 \approx 1.386$) and its first layer moves by two
+# parts in a hundred thousand; He's network learns (its loss falls to 0.93 in 300 steps). The seed notes
+# this book grew from say Xavier initialisation "has proved effective in practice" even though its
+# linearity assumption is violated; for a deep ReLU stack it is not, and the factor of two is the
+# whole difference.
+#
+# ## 5. Mean-field theory: the variance map, its fixed point and $\chi_1$
+#
+# The recipes above keep one layer's variance; a deep network composes many layers, and the
+# activations are not linear. Mean-field theory (Poole et al. 2016; Schoenholz et al. 2017) follows the
+# variance through all of them. This book's network is $h_0 = x$, $z_l = W_l h_{l-1} + b_l$, $h_l = \phi(z_l)$,
+# with $W_{ij} \sim \mathcal N(0, \sigma_w^2/n)$ and $b_i \sim \mathcal N(0, \sigma_b^2)$. In a wide layer, $z_{l,i}$ is a sum of many
+# independent terms, hence Gaussian with mean 0 and a variance $q_l$ that the forward equation gives:
+#
+# $$q_1 = \sigma_w^2\, \tfrac1n\|x\|^2 + \sigma_b^2, \qquad
+#   q_l = V(q_{l-1}) = \sigma_w^2\, \mathbb E_{u\sim\mathcal N(0,1)}\big[\phi(\sqrt{q_{l-1}}\,u)^2\big] + \sigma_b^2 .$$
+#
+# $V$ is increasing, so $q_l$ moves monotonically towards a **fixed point** $q^* = V(q^*)$ (or grows without
+# bound, if there is none). On the way back, layer $l$ multiplies the mean-square gradient by
+#
+# $$\chi(q_l) = \sigma_w^2\, \mathbb E\big[\phi'(\sqrt{q_l}\,u)^2\big], \qquad
+#   \frac{\|\partial\ell/\partial h_1\|}{\|\partial\ell/\partial h_L\|} \approx \prod_{l=2}^{L} \chi(q_l)^{1/2},$$
+#
+# (the backward equation with $\operatorname{Var}(\delta) = \mathbb E[\phi'^2]\,\operatorname{Var}(\partial\ell/\partial h)$). Deep in the network
+# every layer contributes $\chi_1 = \chi(q^*)$: below 1 the gradient vanishes geometrically (the **ordered
+# phase**, where nearby inputs are also pulled together), above 1 it explodes (the **chaotic phase**,
+# where nearby inputs are pushed apart — Poole et al. show that $\chi_1$ is also the slope of the map of
+# correlations between two inputs at correlation 1). $\chi_1 = 1$ is the **edge of chaos**.
+#
+# For ReLU every expectation is elementary: $\mathbb E[\mathrm{relu}(\sqrt q\,u)^2] = q/2$ and $\mathbb E[\mathrm{step}(u)^2] = 1/2$, so
+#
+# $$q_l = \tfrac{\sigma_w^2}{2}\, q_{l-1} + \sigma_b^2, \qquad \chi = \tfrac{\sigma_w^2}{2}\ \text{at every } q .$$
+#
+# The boundary is $\sigma_w^2 = 2$ whatever the bias. Below it the fixed point is $q^* = \sigma_b^2/(1 - \sigma_w^2/2)$;
+# at $\sigma_w^2 = 2$ with a bias, $q_l$ grows by $\sigma_b^2$ per layer and there is no fixed point at all.
+# For other activations `utils/mean_field.py` computes the expectations by Gaussian quadrature
+# (Gauss–Legendre panels weighted by the normal density, with breaks at the kinks and bends of the
+# activation). The left panel shows $V$ for tanh with $\sigma_b^2 = 0.05$, its fixed points (dots) and the
+# first layers as a staircase; the right one the boundary $\chi_1 = 1$ in the $(\sigma_w^2, \sigma_b^2)$ plane.
+
+# %%
+fig, axes = new_figure(2)
+plot_variance_map("tanh", (0.5, 1.0, 2.0, 4.0), 0.05, axes[0])
+plot_critical_lines(("tanh", "relu"), axes[1])
+print(f"{'tanh, sigma_b2=0.05':20s} {'q*':>7s} {'chi_1':>7s}")
+tanh_points = {s2: (fixed_point("tanh", s2, 0.05), chi1("tanh", s2, 0.05)) for s2 in (0.5, 1.0, 2.0, 4.0)}
+for s2, (q_star, c1) in tanh_points.items():
+    print(f"sigma_w2 = {s2:<10g} {q_star:7.4f} {c1:7.4f}")
+critical = {("tanh", 0.0): critical_sigma_w2("tanh", 0.0), ("tanh", 0.05): critical_sigma_w2("tanh", 0.05),
+            ("relu", 0.05): critical_sigma_w2("relu", 0.05), ("sigmoid", 0.0): critical_sigma_w2("sigmoid", 0.0)}
+print("edge of chaos: " + ", ".join(f"{a} (sigma_b2={b}) at sigma_w2 = {v:.4g}" for (a, b), v in critical.items()))
+
+# %%
+assert tanh_points[1.0][1] < 1 < tanh_points[2.0][1]
+assert abs(critical[("tanh", 0.0)] - 1) < 1e-5 and abs(critical[("tanh", 0.05)] - 1.761) < 1e-3
+assert abs(critical[("relu", 0.05)] - 2) < 1e-6 and abs(critical[("sigmoid", 0.0)] - 103) < 0.5
+assert abs(fixed_point("relu", 1.5, 0.1) - 0.4) < 1e-9
+
+# %% [markdown]
+# With a bias of 0.05, tanh is ordered up to $\sigma_w^2 = 1.761$ and chaotic beyond; with no bias the edge is
+# at exactly 1, which is Xavier's value — the reason for §3's slow decay. The sigmoid's edge is at
+# $\sigma_w^2 \approx 103$: chapter 1 found by trial that $\sigma_w^2 = 100$ was the first of its settings to keep a
+# 30-layer sigmoid net within a factor of ten. The theory puts the answer there without a single
+# network.
+#
+# Now the theory against measurement: tanh networks of depth 30 and width 128 with $\sigma_b^2 = 0.05$, in the
+# ordered phase, on the edge and in the chaotic phase. Dashed: mean field.
+
+# %%
+tanh_runs = {s2: init_experiment("tanh", sigma_w2=s2, sigma_b2=0.05, depth=30, width=128) for s2 in (1.0, 1.76, 4.0)}
+fig, axes = new_figure(2, 3)
+for row, result in enumerate(tanh_runs.values()):
+    plot_init_experiment(result, axes[2 * row:2 * row + 2])
+for s2, r in tanh_runs.items():
+    spread_error = np.abs(r.flow.probe.act_std / r.theory.act_std - 1).max()
+    print(f"sigma_w2 = {s2:<5g}: gradient ratio {r.flow.ratio:.3g} measured, {r.theory_ratio:.3g} mean field; "
+          f"activation spread within {spread_error:.0%} of mean field in every layer")
+
+# %%
+for r in tanh_runs.values():
+    assert abs(r.flow.ratio / r.theory_ratio - 1) < 0.1
+spread_errors = [np.abs(r.flow.probe.act_std / r.theory.act_std - 1).max() for r in tanh_runs.values()]
+assert spread_errors[0] < 0.25 and spread_errors[1] < 0.1 and spread_errors[2] < 0.03
+assert tanh_runs[1.0].flow.ratio < 0.02 and 0.5 < tanh_runs[1.76].flow.ratio < 2 and tanh_runs[4.0].flow.ratio > 50
+
+# %% [markdown]
+# Over four orders of magnitude the gradient ratio agrees with the product of $\chi$'s to within 10%
+# (6% on the edge). The activation spread agrees to 1% in the chaotic phase and 6% on the edge; in the
+# ordered phase the signal is small, and one network's spread strays further, up to 17% (§9 explains
+# why single networks stray).
+#
+# **The explorer.** Every control re-runs a real network and redraws it with the mean-field curves on
+# top. $\sigma_w^2$ and $\sigma_b^2$ apply to the `normal` and `orthogonal` schemes; the other schemes fix their own
+# variances (the readout names them).
+#
+# **Predict, then check.** (1) ReLU with `lecun`: how many decades does the gradient lose over 30
+# layers? (2) tanh, $\sigma_b^2 = 0.3$: where is the edge now? (3) sigmoid with $\sigma_w^2 = 100$: is the theory still
+# right where half of the units are saturated?
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+init_explorer()
+
+# %% [markdown]
+# ## 6. The phase diagram, from one batched sweep
+#
+# One network answers one question. A phase diagram — the gradient ratio over a grid of $\sigma_w^2$ and
+# depths, for several seeds — needs hundreds of networks. `utils/sweep.py` runs them as *one*
+# computation instead of a Python loop of models: the hidden vectors of all networks are stacked into
+# one tensor of shape (seeds, $\sigma_w^2$ values, batch, width), every layer is one batched matrix
+# product (`torch.bmm`) and the backward pass is the chain rule written out,
+# $\partial\ell/\partial h_{l-1} = \sigma_w\,(\phi'(z_l) \odot \partial\ell/\partial h_l)\, W^0_l$. Two tricks make it cheap:
+#
+# * *common random numbers*: a seed draws $W^0 \sim \mathcal N(0, 1/n)$ once, and the network at $\sigma_w^2$ uses
+#   $W = \sigma_w W^0$, so neighbouring columns of the diagram differ only in scale;
+# * *every depth at once*: one network of depth $L$ gives, for each $d \le L$, the ratio
+#   $\|\partial\ell/\partial h_1\| / \|\partial\ell/\partial h_d\|$ — the product of the Jacobians of layers $2..d$. (For a separate
+#   network of depth $d$ the vector entering layer $d$ would be the readout instead; mean-field theory
+#   predicts the same for both.)
+#
+# It must give the numbers of separate models. `sweep_by_loop` builds each network with
+# `build_network`, copies the same weights in and runs autograd:
+
+# %%
+grid = dict(activation="tanh", sigma_w2=[0.5, 1.0, 1.76], sigma_b2=0.05, depth=30, width=32, seeds=2, batch=16)
+batched, looped = sweep(**grid), sweep_by_loop(**grid)
+worst = max(float(np.max(np.abs(getattr(batched, k) / getattr(looped, k) - 1))) for k in ("q", "act_std", "grad_norm"))
+print(f"{batched.grad_norm.size} per-layer gradient norms; batched and looped agree to 1e-4: {worst < 1e-4}")
+assert worst < 1e-4
+
+# %% [markdown]
+# (In the chaotic phase the two agree less closely, to a fraction of a percent: chaos amplifies the
+# float32 rounding differences between two summation orders — a small demonstration of what chaotic
+# means. `tests/test_sweep.py` checks both cases; `make bench` times the sweep against the loop.)
+#
+# The phase diagram of tanh with $\sigma_b^2 = 0.05$: 25 values of $\sigma_w^2$ from a factor 8 below the theoretical edge
+# to a factor 8 above it, 4 seeds each, depth up to 50, width 64 — 100 networks in one sweep.
+# Left: measured $\log_{10}$ of the gradient ratio (blue: vanishing, red: exploding); dashed: where mean field
+# says the ratio reaches $10^{\pm1}$; solid: $\chi_1 = 1$. Right: the slice at depth 50.
+
+# %%
+diagram = phase_diagram("tanh", 0.05, depth=50, width=64, seeds=4)
+fig, axes = new_figure(2)
+plot_phase_diagram(diagram, axes)
+print(describe_phase_diagram(diagram))
+gap = np.abs(diagram.measured - diagram.theory.log10_ratio_by_depth).max()
+print(f"largest gap between measured and mean-field log10 ratio over the whole grid: {gap:.2f} decades")
+
+# %%
+assert abs(diagram.measured_neutral / diagram.theory_neutral - 1) < 0.1
+assert abs(diagram.theory_neutral / diagram.critical - 1) < 0.05
+assert gap < 0.5 and np.ptp(diagram.measured) > 20 and diagram.measured[0, -1] < -10 and diagram.measured[-1, -1] > 5
+
+# %% [markdown]
+# At depth 50 the measured ratio is 1 at $\sigma_w^2 \approx 1.89$; mean field says 1.79 for this depth (the
+# first layers have not yet reached $q^*$) and 1.76 for an infinitely deep network. Across the whole grid,
+# which spans more than twenty decades, the measurement never strays from the theory by more than half
+# a decade. The boundary is sharp: the healthy band ($10^{\pm1}$) narrows as the network deepens, so a
+# 50-layer tanh network has to be initialised within a few percent of the edge.
+#
+# **Predict, then check.** (1) Switch to ReLU: where is the edge, and does $\sigma_b^2$ move it? (2) Sigmoid: the
+# grid is centred on its edge near 103; how wide is the healthy band at depth 50? (3) Width 8: what
+# happens to the agreement with theory?
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+phase_diagram_explorer()
+
+# %% [markdown]
+# ## 7. Orthogonal weights and dynamical isometry
+#
+# Mean-field theory fixes the *mean square* of the input–output Jacobian's singular values,
+# $J = \partial h_L/\partial x = D_L W_L \cdots D_1 W_1$ with $D_l = \operatorname{diag}(\phi'(z_l))$. It says nothing about their
+# *spread*, and a Jacobian with a few huge and many tiny singular values passes some directions of the
+# gradient and kills the others. Saxe et al. (2014) showed that orthogonal weight matrices make a deep
+# *linear* network an exact isometry (every singular value 1); Pennington et al. (2017) called a
+# Jacobian whose singular values all sit near 1 *dynamical isometry* and showed it is reachable with
+# orthogonal weights and tanh near the edge of chaos, but not with ReLU. Here are the sorted singular
+# values at four inputs, for 32 layers of width 128, at each activation's edge ($\sigma_w^2 = 1$, 1, 2):
+
+# %%
+spectra = {(act, init): jacobian_spectrum(act, init, s2, depth=32, width=128)
+           for act, s2 in (("identity", 1.0), ("tanh", 1.0), ("relu", 2.0)) for init in ("normal", "orthogonal")}
+fig, axes = new_figure(3)
+for ax, act in zip(axes, ("identity", "tanh", "relu")):
+    plot_jacobian_spectra([spectra[(act, "normal")], spectra[(act, "orthogonal")]], ax)
+for (act, init), s in spectra.items():
+    print(f"{act:8s} {init:10s}: largest {s.singular_values.max():.3g}, spread {s.log10_spread:.2f} decades, "
+          f"{s.tiny_fraction:.0%} below 1e-6 x largest, mean square {np.mean(s.singular_values**2):.3g}")
+
+# %%
+assert np.allclose(spectra[("identity", "orthogonal")].singular_values, 1.0, atol=1e-4)
+assert spectra[("identity", "normal")].log10_spread > 1.2 and spectra[("identity", "normal")].tiny_fraction > 0.3
+assert spectra[("tanh", "orthogonal")].log10_spread < 0.4 * spectra[("tanh", "normal")].log10_spread
+assert spectra[("tanh", "orthogonal")].tiny_fraction == 0
+assert min(spectra[("relu", init)].tiny_fraction for init in ("normal", "orthogonal")) > 0.5
+
+# %% [markdown]
+# * Linear: orthogonal weights give 128 × 4 singular values equal to 1 to float32 precision. Gaussian
+#   weights with the *same* mean square (0.99 here) spread them over many decades; almost half are below
+#   a millionth of the largest, where a float32 Jacobian can no longer resolve them.
+# * tanh at $\sigma_w^2 = 1$: orthogonal weights compress the spread from about 1.6 decades to about half a
+#   decade and leave no tiny singular values; the overall level has dropped to about 0.3 because the
+#   signal's variance is still decaying like $1/l$ on the edge.
+# * ReLU: orthogonality does not help. Every $D_l$ switches off about half of the units, so many singular
+#   values are exactly zero (the last layer alone removes half the directions) whatever $W$ is.
+#
+# ## 8. Symmetry: why the weights must be random
+#
+# Suppose every weight of a layer is the same number (zero is the special case). Then every unit of
+# the layer computes the same function of its input, so every unit of the next layer sees identical
+# inputs. Backwards, $\partial\ell/\partial W_{l,ij} = \delta_{l,i}\, h_{l-1,j}$, and the $\delta_{l,i}$ are equal because the units are
+# identical *and* the weights leaving them, a column of $W_{l+1}$, are equal. So every row of the weight
+# gradient is the same, an SGD step keeps the rows equal, and by induction they stay equal for ever:
+# a layer of 64 units behaves as one unit copied 64 times. Only the top layer escapes, because the
+# classifier head above it is random; but its inputs are all alike, so the columns of its weight
+# matrix stay equal and it has rank 1 too. With zero weights it is worse: $h_{l-1} = 0$ below the top
+# (for tanh and ReLU, $\phi(0) = 0$), so every weight gradient is zero and no weight ever moves.
+#
+# First the gradient at initialisation: a 5-layer tanh network with every weight equal
+# (`init="constant"`), a random readout on top.
+
+# %%
+net = build_network(5, 16, activation="tanh", init="constant", sigma_w2=1.0, in_dim=8)
+x = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+readout = torch.randn(16, generator=torch.Generator().manual_seed(1))
+probe_network(net, x, lambda h: (h @ readout).mean())
+grad_spreads = [row_spread(layer.weight.grad) for layer in net.linears]
+print("rows of dL/dW_l that differ from the first (relative), layers 1..5: "
+      + " ".join(f"{s:.2g}" for s in grad_spreads))
+assert all(s == 0 for s in grad_spreads[:-1]) and grad_spreads[-1] > 0.1
+
+# %% [markdown]
+# Below the top layer the rows of every weight gradient are identical — exactly, not approximately.
+# Now training: chapter 1's problem, 6 tanh layers of width 64, 200 steps, from constant weights, zero
+# weights and random ($\mathcal N(0, 1/n)$) weights. After training we count the *rank* of each weight
+# matrix, the number of genuinely different directions it can map.
+
+# %%
+symmetry = {init: train_network(depth=6, width=64, activation="tanh", init=init, steps=200)
+            for init in ("constant", "zeros", "normal")}
+_, _, _, y_test = teacher_data()
+commonest = float(np.bincount(y_test.numpy()).max() / len(y_test))
+print(f"guessing the commonest class scores {commonest:.1%}")
+ranks = {}
+for init, run in symmetry.items():
+    weights = [layer.weight.detach().double() for layer in run.model[0].linears]
+    ranks[init] = [int(torch.linalg.matrix_rank(w)) for w in weights]
+    print(f"{init:8s}: test accuracy {run.accuracy:.1%}, final loss {run.losses[-1]:.3f}, "
+          f"rank of W_1..W_6: {ranks[init]}")
+
+# %%
+assert ranks["constant"] == [1] * 6 and ranks["zeros"] == [0] * 6 and ranks["normal"] == [32] + [64] * 5
+assert symmetry["normal"].accuracy > 0.8 and abs(symmetry["constant"].accuracy - 0.50) < 0.02
+assert abs(symmetry["zeros"].accuracy - commonest) < 1e-9
+
+# %% [markdown]
+# The constant-initialised network ends with every weight matrix of rank 1 (the first has rank at
+# most 32, its input size, when random): 64 units per layer, one degree of freedom. It still learns
+# something (50% against the 29.6% of always guessing the commonest class), as a width-1 network would.
+# The zero-initialised one never moves a weight; only biases and the head learn, and it ends up guessing
+# the commonest class. Random weights reach 81%. Random weights break the
+# symmetry, and their *scale* is what the rest of this chapter is about.
+#
+# ## 9. Finite width: one network is not the average
+#
+# Mean field describes the average over random networks, exactly so only as the width goes to
+# infinity. How far does *one* network stray? For bias-free ReLU there is a short answer. Given the
+# layer below, the pre-activations of a layer are independent Gaussians, so the squared norm of a layer
+# is a chi-square variable: the input gives $\|x\|^2 \sim \chi^2_n$; each ReLU layer keeps $k \sim \mathrm{Binomial}(n, 1/2)$
+# units and contributes $\chi^2_k$. Since $\operatorname{Var}\ln(\chi^2_k/k) \approx 2/k \approx 4/n$ and
+# $\operatorname{Var}\ln(2k/n) \approx 1/n$, each layer adds $5/n$ to the variance of $\ln q$, and (from
+# $\mathbb E\ln(\chi^2_k/k) \approx -1/k$) $-2.5/n$ to its mean. With the input's and the last layer's own $\chi^2_n$
+# factors,
+#
+# $$\ln q_d - \ln q_d^{\text{mean field}} \;\approx\; \mathcal N\!\Big(-\frac{2 + 2.5\,(d-1)}{n},\; \frac{4 + 5\,(d-1)}{n}\Big):$$
+#
+# the fluctuations grow like $\sqrt{d/n}$, and the typical network sits *below* the average. (Hanin and Nica
+# (2020) study this log-normal picture rigorously, with depth and width growing together.) One batched
+# sweep draws many networks at once, one input each:
+
+# %%
+widths = {n: finite_width("relu", 2.0, 0.0, depth=40, width=n, seeds=128) for n in (16, 32, 64, 128)}
+fig, axes = new_figure(2)
+plot_finite_width(widths[32], axes)
+print(f"{'width':>5s} {'std ln q, d=40':>15s} {'5/n law':>8s} {'mean shift':>11s} {'law':>7s}")
+for n, r in widths.items():
+    shift, std = r.law
+    print(f"{n:5d} {r.spread[-1]:15.3f} {std[-1]:8.3f} {r.log_q_deviation.mean(axis=0)[-1]:11.3f} {shift[-1]:7.3f}")
+
+# %%
+for n in (64, 128):
+    assert abs(widths[n].spread[-1] / widths[n].law[1][-1] - 1) < 0.15
+assert widths[16].spread[-1] > 1.15 * widths[16].law[1][-1]
+assert 1.8 < widths[32].spread[-1] / widths[128].spread[-1] < 2.2 and 2.3 < widths[32].spread[-1] < 2.8
+
+# %% [markdown]
+# From width 64 up, the $5/n$ law matches the measured spread to within the sampling error of 128
+# networks. At width 16 it underestimates it (4.4 against 3.5), as a first-order expansion in $1/n$ may
+# when $d/n > 2$. Going from width 32 to width 128 halves the spread, as $\sqrt{d/n}$ says. At width 32 and
+# depth 40 a single network's signal is typically off from mean field by a factor of $e^{\pm 2.5}$ — the reason
+# §2's He network ended at 0.66 rather than 1, and the reason the phase diagram averages over seeds.
+#
+# **Predict, then check.** Width 256, depth 100: bigger or smaller spread than width 32, depth 10? Then
+# switch to tanh at its edge: is the spread larger or smaller than ReLU's?
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+finite_width_explorer()
+
+# %% [markdown]
+# ## 10. Fact-check: claims from the source notes
+#
+# > **"Initialising with $\mathcal N(0, 0.01)$ may be fine for small networks but is not guaranteed for deep
+# > ones."** True, and quantifiable. With standard deviation 0.01 and width $n$, $\sigma_w^2 = 10^{-4} n$. He et al.
+# > (2015, §2.2) note that with fixed standard deviations such as 0.01, very deep models (more than 8
+# > convolutional layers) have difficulty converging. For width 256 and ReLU the theory gives the
+# > gradient ratio over 30 layers directly:
+
+# %%
+small_w2 = 0.01**2 * 256
+small_theory = mean_field(30, "relu", small_w2)
+small_measured = gradient_flow(depth=30, width=256, activation="relu", sigma_w2=small_w2)
+print(f"sigma_w2 = {small_w2:.4f}: gradient ratio over 30 layers {small_measured.ratio:.2g} measured, "
+      f"{small_theory.grad_ratio[0]:.2g} mean field")
+assert abs(math.log10(small_measured.ratio / small_theory.grad_ratio[0])) < 0.5 and small_measured.ratio < 1e-25
+
+# %% [markdown]
+# > **"Xavier initialisation makes the variance of each layer's output independent of the number of
+# > inputs, and the variance of each gradient independent of the number of outputs."** Only when
+# > $n_{in} = n_{out}$; otherwise it satisfies neither condition of §1 exactly but splits the difference.
+# > And "variance kept" assumes a linear layer: §4 shows Xavier losing $4\times10^{-5}$ of the signal over 30
+# > ReLU layers.
+#
+# > **"Xavier initialisation has proved effective in practice even though the no-nonlinearity
+# > assumption is easily violated."** For tanh near the origin, yes (§3, and it sits on tanh's edge of
+# > chaos, §5). For ReLU it is off by exactly the factor of two that He et al. derived, and a 30-layer
+# > ReLU network initialised with it does not train (§4).
+#
+# ## What we saw
+#
+# * One variance calculation gives LeCun ($1/n_{in}$), Xavier ($2/(n_{in}+n_{out})$, uniform bound
+#   $\sqrt{6/(n_{in}+n_{out})}$) and He ($2/n_{in}$); the difference between them is the activation's $\mathbb E[\phi^2]$.
+# * PyTorch's `nn.Linear` default is $U(\pm 1/\sqrt{n_{in}})$, i.e. $\sigma_w^2 = 1/3$: at depth 30 it loses about eleven
+#   decades of gradient with ReLU.
+# * Mean-field theory follows the variance through every layer ($q_l = V(q_{l-1})$) and multiplies the
+#   gradient by $\chi(q_l)$ per layer; $\chi_1 = 1$ separates order from chaos (ReLU: $\sigma_w^2 = 2$; tanh: 1 without
+#   bias, 1.76 at $\sigma_b^2 = 0.05$; sigmoid: about 103). It predicted the gradient ratios of this chapter,
+#   from $10^{-28}$ to $10^{8}$, to within half a decade, for networks of width 64 and more.
+# * A phase diagram of hundreds of networks is one batched computation; it agrees with a loop of separate
+#   models to float32 rounding.
+# * Orthogonal weights control the spread of the Jacobian's singular values, not just their mean
+#   square: exact isometry for linear networks, much better conditioning for tanh, no help for ReLU.
+# * Constant or zero weights never produce distinct units; a finite-width network strays from the
+#   average by a factor that grows like $\exp\sqrt{5d/n}$.
+#
+# ## Exercises
+#
+# 1. *(predict, then check)* Before running it: a 30-layer network with `activation="leaky_relu"` (slope
+#    0.01) and He initialisation — is the gradient ratio above or below 1? By how much? Compute
+#    $\chi$ by hand, then with `chi1`, then in the initialisation explorer.
+# 2. *(derivation)* Show that $U(-a, a)$ has variance $a^2/3$, and derive the bound of `kaiming_uniform_` with
+#    gain $g$: $a = g\sqrt{3/n_{in}}$. Check that $a = \sqrt 5$ in the leaky-ReLU gain gives PyTorch's default.
+# 3. *(derivation)* For ReLU with $\sigma_w^2 < 2$ and $\sigma_b^2 > 0$, solve $q = \sigma_w^2 q/2 + \sigma_b^2$ and show that
+#    $q_l \to q^*$ geometrically with rate $\sigma_w^2/2$. What happens at $\sigma_w^2 = 2$?
+# 4. *(small implementation)* Write `he_uniform_(layer)` that draws from $U(-a, a)$ with the bound that
+#    gives variance $2/n_{in}$, and check the variance of a $512\times512$ layer against `weight_variance("he", 512, 512)`.
+# 5. *(predict, then check)* In the phase-diagram explorer, choose GELU with $\sigma_b^2 = 0$. The theory's edge
+#    is near 2.16 — but GELU's $\chi(q)$ is below 1 at small $q$ and its variance map has two fixed points
+#    there. Use `fixed_point("gelu", s2, 0.0)` for $\sigma_w^2 = 2.1$ and $2.2$ to see which one the layers reach,
+#    and explain why the edge depends on the input's scale.
+# 6. *(small implementation)* Re-run §8 with `init="constant"` for ReLU instead of tanh. Does the rank
+#    argument still hold? What is special about ReLU's slope at exactly zero for `init="zeros"`?
+#
+# ## References
+#
+# * Y. LeCun, L. Bottou, G. B. Orr, K.-R. Müller (1998), Efficient BackProp, in *Neural Networks: Tricks of the Trade*.
+# * X. Glorot, Y. Bengio (2010), Understanding the difficulty of training deep feedforward neural networks, *AISTATS*.
+# * K. He, X. Zhang, S. Ren, J. Sun (2015), Delving deep into rectifiers, *ICCV*.
+# * A. M. Saxe, J. L. McClelland, S. Ganguli (2014), Exact solutions to the nonlinear dynamics of learning in
+#   deep linear neural networks, *ICLR*.
+# * B. Poole, S. Lahiri, M. Raghu, J. Sohl-Dickstein, S. Ganguli (2016), Exponential expressivity in deep neural
+#   networks through transient chaos, *NeurIPS*.
+# * S. S. Schoenholz, J. Gilmer, S. Ganguli, J. Sohl-Dickstein (2017), Deep information propagation, *ICLR*.
+# * J. Pennington, S. S. Schoenholz, S. Ganguli (2017), Resurrecting the sigmoid in deep learning through
+#   dynamical isometry: theory and practice, *NeurIPS*.
+# * B. Hanin, M. Nica (2020), Products of many large random matrices and gradients in deep neural networks,
+#   *Communications in Mathematical Physics* 376.
+# * PyTorch, `torch/nn/modules/linear.py` (`Linear.reset_parameters`) and issue 57109.
+# * A. Zhang, Z. C. Lipton, M. Li, A. J. Smola, *Dive into Deep Learning*, §5.4 "Numerical stability and initialization".
