@@ -150,6 +150,5 @@ def headline_figure():
         plot_phase_diagram(phase_diagram(activation, sigma_b2, depth=50, width=128, seeds=8, points=33, device="cpu"),
                            axes[2 * row:2 * row + 2])
         axes[2 * row].set_title(f"{activation}, σ_b² = {sigma_b2:g}: gradient ratio (blue vanishes, red explodes)")
-    fig.suptitle("Phase diagrams, 264 networks per row in one batched sweep: measured (colour, points) "
-                 "against mean-field theory (dashed, χ₁ = 1)")
+    fig.suptitle("Measured: 264 networks per row, one batched sweep. Dashed and black: mean-field theory")
     return fig
