@@ -147,7 +147,7 @@ def describe_norm_placement(result: NormPlacement) -> str:
 
 
 @register_explorer("ch2 pre- vs post-norm")
-def norm_placement_explorer(depth: int = 12, activation: str = "gelu", device: str = "auto") -> Explorer:
+def norm_placement_explorer(depth: int = 8, activation: str = "gelu", device: str = "auto") -> Explorer:
     """Depth, activation, device: per-layer gradients of a post-norm and a pre-norm transformer."""
     controls = dict(
         depth=int_slider("layers", depth, 1, 48),

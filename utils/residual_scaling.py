@@ -112,10 +112,13 @@ def residual_theory(scheme: str, depth: int, activation: str = "relu", sigma_w2:
     g2, s1, s2, pre = p["gain"] ** 2, p["sigma_in2"], p["sigma_out2"], p["norm"] == "pre"
     q, factor = np.full(depth + 1, float(input_q)), np.ones(depth + 1)
     if g2 * s2 > 0:
-        for layer in range(1, depth + 1):
-            z_var = s1 * (1.0 if pre else q[layer - 1])
-            q[layer] = q[layer - 1] + g2 * float(variance_map(z_var, activation, s2))
-            factor[layer] = 1 + g2 * s2 * float(gradient_factor(z_var, activation, s1)) / (q[layer - 1] if pre else 1.0)
+        if pre:  # the branch always sees a unit-variance input: a constant increment
+            q += g2 * float(variance_map(s1, activation, s2)) * np.arange(depth + 1)
+            factor[1:] += g2 * s2 * float(gradient_factor(s1, activation, s1)) / q[:-1]
+        else:
+            for layer in range(1, depth + 1):
+                q[layer] = q[layer - 1] + g2 * float(variance_map(s1 * q[layer - 1], activation, s2))
+            factor[1:] += g2 * s2 * gradient_factor(s1 * q[:-1], activation, s1)
     # ||dL/dh_l||^2 / ||dL/dh_L||^2 = factor_{l+1} * ... * factor_L
     above = np.cumsum(np.log(factor[::-1]))[::-1]
     grad_ratio = np.exp(0.5 * (np.append(above[2:], 0.0)))
@@ -201,7 +204,7 @@ def describe_residual_scaling(result: ResidualScaling) -> str:
 
 
 @register_explorer("ch2 residual scaling")
-def residual_scaling_explorer(scheme: str = "pre-norm", depth: int = 50, width: int = 64, activation: str = "relu",
+def residual_scaling_explorer(scheme: str = "pre-norm", depth: int = 30, width: int = 64, activation: str = "relu",
                               sigma_w2: float = 2.0, device: str = "auto") -> Explorer:
     """Scheme (or all five), depth, width, activation, σ_w², device: forward and backward growth, with theory."""
     controls = dict(

@@ -124,7 +124,7 @@ def describe_shortcut_comparison(result: ShortcutComparison) -> str:
 
 
 @register_explorer("ch2 shortcut gradients")
-def shortcut_explorer(depth: int = 30, activation: str = "tanh", sigma_w2: float = 1.0, shortcut: bool = True,
+def shortcut_explorer(depth: int = 20, activation: str = "relu", sigma_w2: float = 1.0, shortcut: bool = True,
                       device: str = "auto") -> Explorer:
     """Depth, activation, σ_w², shortcuts on/off, device: per-layer weight gradients with and without shortcuts."""
     controls = dict(

@@ -1,0 +1,488 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 2 — Shortcut connections
+#
+# Chapter 1 ended with a product: the gradient at layer $l$ is the gradient at the top multiplied by
+# one Jacobian per layer in between, and a product of many factors shrinks or grows geometrically.
+# A *shortcut* (skip, residual) connection changes every factor of that product from $J_l$ to
+# $I + J_l$. This chapter is about what the $I$ buys, and what it does not.
+#
+# **Learning goals.** After this chapter you can
+#
+# 1. reproduce a published per-layer gradient measurement, and say why "the same numbers" means
+#    equal to about $10^{-7}$ and not bit for bit;
+# 2. explain, for networks of any depth, how shortcuts change the gradient that reaches the first
+#    layer, and predict it with the explorer;
+# 3. write a residual block's Jacobian as $I + \partial F/\partial h$ and state what the identity term
+#    guarantees about the backward product and what it does not;
+# 4. predict how the forward signal grows with depth for unscaled branches, branches scaled by
+#    $1/\sqrt{L}$, zero-initialised branch gains (ReZero, SkipInit), a Fixup-style initialisation and
+#    pre-norm blocks, and check each prediction against a measurement;
+# 5. compare pre-norm and post-norm transformer stacks layer by layer, and test a published claim
+#    (Xiong et al., 2020) against a measurement;
+# 6. see what shortcuts do to training a 32-layer network, and check common claims about them.
+#
+# As in chapter 1, every number quoted in the text is computed in a cell and checked by an `assert`.
+
+# %%
+# %matplotlib inline
+import math
+
+import numpy as np
+import torch
+
+from utils import new_figure
+from utils.norm_placement import norm_placement, norm_placement_explorer, plot_norm_placement
+from utils.residual_scaling import (LABELS, SCHEMES, plot_residual_scaling, residual_scaling,
+                                    residual_scaling_explorer)
+from utils.shortcuts import (SEED_000, first_layer_sweep, plot_first_layer_sweep, seed_000, shortcut_comparison,
+                             shortcut_explorer)
+from utils.training import plot_training, train_network
+
+# %% [markdown]
+# ## 1. A five-layer network, with and without shortcuts
+#
+# The notes this chapter grew from (seed 000, on §4.4 of Raschka's *Build a Large Language Model
+# From Scratch*) build a small network: five blocks of a linear layer followed by GELU (its tanh
+# approximation), with layer sizes 3 → 3 → 3 → 3 → 3 → 1. With shortcuts on, each block whose input
+# and output have the same size adds its input to its output, $h_l = h_{l-1} + \mathrm{GELU}(W_l h_{l-1} + b_l)$;
+# that is blocks 1 to 4, while block 5 (3 → 1) stays plain. The experiment: `torch.manual_seed(123)`
+# before building each model (PyTorch's default initialisation), one input $x = (1, 0, -1)$, squared
+# error against the target 0, one backward pass, and for each layer the mean absolute entry of
+# $\partial L/\partial W_l$.
+#
+# The book's builder makes exactly this network (`build_network(5, 3, activation="gelu_tanh",
+# out_dim=1, seed=123)`), creating the layers in the same order, so the same seed gives the same
+# weights.
+
+# %%
+runs = {shortcut: seed_000(shortcut) for shortcut in (False, True)}
+print(f"{'':7s}{'without shortcuts':>26s}{'with shortcuts':>26s}")
+print(f"{'layer':7s}{'measured':>13s}{'seed 000':>13s}{'measured':>13s}{'seed 000':>13s}")
+for layer in range(5):
+    row = "".join(f"{runs[s].mean_abs_grad[layer]:13.4g}{SEED_000[s][layer]:13.4g}" for s in (False, True))
+    print(f"{layer + 1:<7d}{row}")
+for shortcut in (False, True):
+    assert np.allclose(runs[shortcut].mean_abs_grad, SEED_000[shortcut], rtol=1e-5, atol=0)
+
+# %% [markdown]
+# All ten values agree with the seed's to a relative tolerance of $10^{-5}$ (the `assert` above).
+# Not bit for bit, though, and no one should expect that. The seed printed 17 significant digits of
+# float32 numbers, which hold only about 7. Every float32 operation rounds its result, so the
+# answer depends on the *order* of the operations, and floating-point addition is not associative:
+
+# %%
+a, b, c = np.float32(0.1), np.float32(0.1), np.float32(0.5)
+left, right = (a + b) + c, a + (b + c)
+print(f"(0.1 + 0.1) + 0.5 = {left:.9g}    0.1 + (0.1 + 0.5) = {right:.9g}    (float32)")
+assert left != right
+
+double = {shortcut: seed_000(shortcut, dtype="float64") for shortcut in (False, True)}
+for shortcut in (False, True):
+    assert np.allclose(runs[shortcut].mean_abs_grad, double[shortcut].mean_abs_grad, rtol=1e-6, atol=0)
+    assert not np.array_equal(runs[shortcut].mean_abs_grad, double[shortcut].mean_abs_grad)
+
+# %% [markdown]
+# A matrix product sums in whatever order its kernel chooses, and that choice differs between
+# libraries (MKL, OpenBLAS, oneDNN), between CPUs (the width of the vector registers, whether a fused
+# multiply-add rounds once where separate instructions round twice), with the number of threads, and
+# between PyTorch versions; `tanh` may be computed by a different vectorised approximation on another
+# CPU. Each choice moves the last bit or two, and after a few layers the results differ by a few parts in
+# $10^7$. The same network run in float64 (same weights) agrees with the float32 run to better than
+# $10^{-6}$ (asserted above) but not exactly: float32 itself cannot say more. Hence the tolerance
+# $10^{-5}$. PyTorch's own reproducibility notes say it plainly: completely reproducible results are
+# not guaranteed across releases or platforms.
+#
+# Now read the numbers. With shortcuts, layer 1 receives about a thousand times more gradient. How
+# much of that is the shortcut protecting the gradient on its way down, and how much is something else?
+
+# %%
+for shortcut in (False, True):
+    g, y = runs[shortcut].mean_abs_grad, runs[shortcut].output
+    print(f"{'with' if shortcut else 'without':7s} shortcuts: output {y:.3f}, dL/dy = 2y = {2 * y:.3f}, "
+          f"layer 1 / layer 4 = {g[0] / g[3]:.2f}, layer 1 / layer 5 = {g[0] / g[4]:.3f}")
+plain_g, short_g = runs[False].mean_abs_grad, runs[True].mean_abs_grad
+print(f"with / without: layer 1 x{short_g[0] / plain_g[0]:.0f}, layer 5 x{short_g[4] / plain_g[4]:.0f}, "
+      f"dL/dy x{runs[True].output / runs[False].output:.1f}")
+assert 1000 < short_g[0] / plain_g[0] < 1200 and 200 < short_g[4] / plain_g[4] < 300
+assert abs(runs[False].output - 0.061) < 1e-3 and abs(runs[True].output - 0.767) < 1e-3
+assert 0.13 < plain_g[0] / plain_g[3] < 0.16 and 0.8 < short_g[0] / short_g[3] < 0.86
+assert 5 < (short_g[0] / short_g[3]) / (plain_g[0] / plain_g[3]) < 7
+
+# %% [markdown]
+# Most of the factor of 1100 is already there at the *top*: with shortcuts the input reaches the
+# output, so the output is 0.77 instead of 0.06, the loss's gradient $2y$ is 13 times larger, and the
+# last layer's weight gradient (which also scales with its input) is 260 times larger. The part that is
+# the shortcut's doing shows *within* each network: without shortcuts, layer 1 gets a seventh of what
+# layer 4 gets; with shortcuts, about as much (0.83). Over four layers that is a factor of six, not a
+# thousand. Five layers are too few to see vanishing gradients properly; the next section goes deeper.
+#
+# ## 2. The first layer's gradient against depth
+#
+# Take chapter 1's experiment (`gradient_flow`: width 64, a batch of 32 Gaussian inputs, weights
+# $\mathcal N(0, \sigma_w^2/n)$ with $\sigma_w^2 = 1$, zero biases, a fixed random linear readout of the last
+# layer as the loss) and build each network twice, without and with shortcuts. Here is
+# $\|\partial L/\partial W_1\|$ for depths 1 to 64 and four activations (solid: with shortcuts; dashed: without).
+
+# %%
+sweep = first_layer_sweep(depths=(1, 2, 4, 8, 16, 32, 64), activations=("sigmoid", "tanh", "relu", "gelu"))
+fig, ax = new_figure()
+plot_first_layer_sweep(sweep, ax)
+for act in sweep.plain:
+    print(f"{act:8s} depth 64: |dL/dW_1| without {sweep.plain[act][-1]:9.2g}, with {sweep.residual[act][-1]:9.2g}")
+assert 1e-41 < sweep.plain["sigmoid"][-1] < 1e-39 and 0.2 < sweep.residual["sigmoid"][-1] < 1
+assert sweep.residual["sigmoid"].max() < 1.5 * sweep.residual["sigmoid"].min()
+assert all(1e-21 < sweep.plain[act][-1] < 1e-9 for act in ("relu", "gelu"))
+assert all(1e9 < sweep.residual[act][-1] < 1e11 for act in ("relu", "gelu"))
+assert 0.02 < sweep.plain["tanh"][-1] < 0.5 and 10 < sweep.residual["tanh"][-1] < 300
+
+# %% [markdown]
+# Without shortcuts, the first layer of a 64-layer sigmoid network receives $10^{-40}$; ReLU and GELU
+# at this weight scale lose ten to twenty orders of magnitude (chapter 1: the factor per layer is
+# $\sqrt{\sigma_w^2/2}$ for ReLU). With shortcuts, nothing vanishes. But look at ReLU and GELU: their first
+# layer now receives $10^{10}$. The shortcut has traded a vanishing gradient for an exploding one. Only
+# the sigmoid, whose branches saturate, stays level.
+#
+# The gradient ratio first/last layer at depth 50 says the same, one network at a time:
+
+# %%
+at_50 = {act: shortcut_comparison(depth=50, activation=act, sigma_w2=1.0) for act in ("sigmoid", "tanh", "relu")}
+for act, r in at_50.items():
+    print(f"{act:8s} |dL/dh_1| / |dL/dh_50|: without shortcuts {r.plain.ratio:9.3g}, with {r.residual.ratio:9.3g}")
+assert at_50["sigmoid"].plain.ratio < 1e-25 and 0.5 < at_50["sigmoid"].residual.ratio < 2
+assert 0.05 < at_50["tanh"].plain.ratio < 0.5 and 10 < at_50["tanh"].residual.ratio < 100
+assert at_50["relu"].plain.ratio < 1e-7 and at_50["relu"].residual.ratio > 1e5
+
+# %% [markdown]
+# **Predict, then check.** In the explorer below (bold: the network the *shortcuts* box selects;
+# dashed: the other one):
+# 1. ReLU, depth 30: which $\sigma_w^2$ makes the plain network healthy? What does the residual network do there?
+# 2. With shortcuts, which $\sigma_w^2$ keeps a depth-100 ReLU network's gradient ratio below 100? Is that a
+#    good network? (Look at what its branches add.)
+# 3. Why does the sigmoid's residual network stay level even at $\sigma_w^2 = 10$?
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+shortcut_explorer()
+
+# %% [markdown]
+# ## 3. The maths: $I + \partial F/\partial h$, and what it does not guarantee
+#
+# A residual block computes $h_l = h_{l-1} + F_l(h_{l-1})$, so its Jacobian is
+#
+# $$\frac{\partial h_l}{\partial h_{l-1}} = I + J_l, \qquad J_l = \frac{\partial F_l}{\partial h_{l-1}},
+# \qquad\text{and}\qquad
+# \frac{\partial L}{\partial h_0} = (I + J_1)^\top (I + J_2)^\top \cdots (I + J_L)^\top \frac{\partial L}{\partial h_L}.$$
+#
+# Multiply the product out and it becomes a sum over all $2^L$ subsets of blocks; one term is the
+# identity alone, so the top gradient reaches the bottom even if every branch is switched off. Veit et
+# al. (2016) read a residual network this way, as an ensemble of paths of many lengths.
+#
+# **What the $I$ guarantees.** Suppose $J$ is random with mean zero and independent of the vector $v$ it
+# acts on (true at initialisation when the branch's last weight matrix is fresh, zero-mean noise). Then
+# the cross term vanishes on average and
+#
+# $$\mathbb E\,\|(I + J)^\top v\|^2 = \|v\|^2 + \mathbb E\,\|J^\top v\|^2 \;\ge\; \|v\|^2 .$$
+#
+# In mean square, a residual block can never shrink the gradient. That is the whole of the "+1"
+# argument, and it is what we measured above: nothing vanished.
+#
+# **What it does not guarantee.**
+# * *Growth.* If each block adds $\mathbb E\|J_l^\top v\|^2 = s_l^2 \|v\|^2$, the mean square grows by $\prod_l (1 + s_l^2)$.
+#   With $s_l^2 = s^2$ fixed this is $(1+s^2)^L$: exponential. It stays bounded only if $\sum_l s_l^2$ does,
+#   for example $s_l^2 \propto 1/L$, since $(1 + s^2/L)^L \to e^{s^2}$.
+# * *The forward pass.* The signal obeys the same arithmetic: $\mathbb E\|h_l\|^2 = \mathbb E\|h_{l-1}\|^2 + \mathbb E\|F_l\|^2$
+#   when the branch output has mean zero, so each block *adds* variance and nothing takes it away.
+# * *Each network, not the average.* The inequality is about the mean over random weights. A particular
+#   $I + J$ can be singular ($J$ with an eigenvalue $-1$), and a product of many random factors
+#   scatters widely around its mean (chapter 1, §1).
+# * *A normalisation on the identity path.* In a post-norm block, $h_l = \mathrm{LN}(h_{l-1} + F(h_{l-1}))$,
+#   the LayerNorm's Jacobian multiplies the identity term too (§4).
+#
+# To see the growth cleanly, this section uses the two-layer branch of a ResNet or a transformer's
+# MLP: $F(h) = g\, W_2\, \phi(W_1 N(h))$ with $W_1 \sim \mathcal N(0, s_1/n)$, $W_2 \sim \mathcal N(0, s_2/n)$,
+# zero biases, a scalar gain $g$ and $N$ either nothing or a LayerNorm. Because $W_2$ has mean zero, the
+# branch output has mean zero and adds no cross term. Five ways to set the branches up:
+#
+# | scheme | $g$ | $s_1$ | $s_2$ | $N$ | after |
+# |---|---|---|---|---|---|
+# | unscaled | 1 | $\sigma_w^2$ | 1 | — | He et al. (2016) |
+# | branch × $1/\sqrt L$ | $1/\sqrt L$ | $\sigma_w^2$ | 1 | — | Hayou et al. (2021); GPT-2's scaled init |
+# | ReZero / SkipInit | 0 (learned) | $\sigma_w^2$ | 1 | — | Bachlechner et al. (2020); De & Smith (2020) |
+# | Fixup-style | 1 (learned) | $\sigma_w^2 / L$ | 0 | — | Zhang, Dauphin & Ma (2019), $m = 2$ layers per branch |
+# | pre-norm | 1 | $\sigma_w^2$ | 1 | LayerNorm | pre-LN transformers |
+#
+# (Fixup proper also adds scalar biases; here only its initialisation is used: the last layer of each
+# branch at zero, the others scaled by $L^{-1/(2m-2)} = L^{-1/2}$.)
+#
+# **Theory.** For wide layers, the mean square $q_l$ of $h_l$ follows
+#
+# $$q_l = q_{l-1} + g^2 s_2\, \mathbb E\big[\phi(z)^2\big], \qquad z \sim \mathcal N(0,\, s_1 r_{l-1}),$$
+#
+# with $r_{l-1} = q_{l-1}$, or $r_{l-1} = 1$ behind a LayerNorm (it hands the branch a unit-variance input).
+# Going down, block $l$ multiplies the mean-square gradient by $1 + g^2 s_2 s_1 \mathbb E[\phi'(z)^2]/c$ with
+# $c = 1$, or $c = q_{l-1}$ behind a LayerNorm (which divides by its input's standard deviation). For ReLU
+# with $s_1 = \sigma_w^2 = 2$ (He) and $s_2 = 1$ this gives closed forms: unscaled $q_L = 2^L q_0$; scaled
+# $q_L = (1 + 1/L)^L q_0 \to e\, q_0$; ReZero and Fixup $q_L = q_0$ exactly; pre-norm $q_L = q_0 + L$.
+# (The Gaussian expectations are computed by quadrature in `utils/mean_field.py`, chapter 3's module.)
+#
+# Measured, 50 blocks of width 64, ReLU, $\sigma_w^2 = 2$; dashed lines are the theory:
+
+# %%
+schemes = residual_scaling(depth=50, width=64, activation="relu", sigma_w2=2.0)
+fig, axes = new_figure(2)
+plot_residual_scaling(schemes, axes)
+print(f"{'scheme':18s} {'q_50/q_0':>10s} {'theory':>10s}   {'|g_1|/|g_50|':>12s} {'theory':>10s}")
+for s in SCHEMES:
+    g = schemes.grad_norm[s]
+    print(f"{LABELS[s]:18s} {schemes.growth(s):10.4g} {schemes.predicted_growth(s):10.4g}   "
+          f"{g[0] / g[-1]:12.4g} {schemes.theory[s].grad_ratio[0]:10.4g}")
+growth = {s: schemes.growth(s) for s in SCHEMES}
+assert 1e14 < growth["unscaled"] < 4e14 and 4 < schemes.predicted_growth("unscaled") / growth["unscaled"] < 7
+assert growth["unscaled"] > 1e12 * growth["pre-norm"] > 1e12 * 10 * growth["1/sqrt(L)"]
+assert growth["1/sqrt(L)"] > 2 and abs(growth["rezero"] - 1) < 1e-12 and abs(growth["fixup"] - 1) < 1e-12
+assert abs(schemes.predicted_growth("1/sqrt(L)") - (1 + 1 / 50) ** 50) < 0.01
+for s in ("1/sqrt(L)", "pre-norm"):
+    assert abs(growth[s] / schemes.predicted_growth(s) - 1) < 0.2
+prenorm_grad = schemes.grad_norm["pre-norm"][0] / schemes.grad_norm["pre-norm"][-1]
+assert abs(schemes.theory["pre-norm"].grad_ratio[0] - math.sqrt(51 / 2)) < 0.2 and 5 < prenorm_grad < 7
+
+# %% [markdown]
+# The order is the one the theory predicts: unscaled branches multiply the signal's mean square by
+# about $10^{14}$ over 50 blocks, pre-norm adds one per block (41 here against the predicted 48),
+# branches scaled by $1/\sqrt{L}$ end near $e$ (2.7), and ReZero and Fixup leave it at exactly 1,
+# because at initialisation every block is the identity. The gradient (right) grows going down in the
+# same proportions: a pre-norm stack's first block gets $\sqrt{(L+1)/2} \approx 5$ times the top's
+# gradient in theory, 5.9 measured.
+#
+# Fixup and ReZero are the same map at initialisation; they differ in what the first updates do.
+# ReZero's weights get no gradient at all until its gain $g$ moves away from zero; Fixup's zero
+# last layer gets a gradient at once, and the $L^{-1/2}$ on the first layer is what keeps the first
+# update's effect on the output from growing with depth (Zhang et al., 2019).
+#
+# One number does not match as well: the unscaled measurement (about $2\times10^{14}$) falls a factor of
+# five below the predicted $2^{50} \approx 1.1\times10^{15}$. The theory is an average over networks,
+# and for exponential growth one network scatters around it a great deal. Over eight networks:
+
+# %%
+spread = [residual_scaling(depth=50, width=64, scheme="unscaled", seed=seed) for seed in range(8)]
+errors = np.log10([r.growth("unscaled") / r.predicted_growth("unscaled") for r in spread])
+print("log10(measured / theory), eight seeds: " + " ".join(f"{e:+.2f}" for e in errors))
+print(f"mean {errors.mean():+.2f}, standard deviation {errors.std():.2f}")
+assert abs(errors.mean()) < 0.4 and 0.2 < errors.std() < 0.8 and errors.max() - errors.min() > 1
+
+# %% [markdown]
+# From one network to the next the growth changes by more than a factor of ten; on average it is the
+# theory's. Width tames the scatter (try width 256 in the explorer).
+#
+# **Predict, then check.**
+# 1. tanh instead of ReLU, $\sigma_w^2 = 1$: is the unscaled growth still exponential? (Hint: $\tanh^2 \le 1$.)
+# 2. Pre-norm at depth 200: what will $q_L/q_0$ be? And the gradient ratio?
+# 3. Which scheme's measurement depends on $\sigma_w^2$ and which does not? Why does pre-norm's not?
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+residual_scaling_explorer()
+
+# %% [markdown]
+# ## 4. Pre-norm versus post-norm transformer layers
+#
+# A transformer layer has two sublayers, self-attention and an MLP $W^2 \phi(W^1 x)$, each wrapped in a
+# shortcut. The original transformer (Vaswani et al., 2017) normalises *after* each addition; GPT-2 and
+# most models since normalise the sublayer's *input* and leave the identity path alone, with one final
+# LayerNorm at the top:
+#
+# $$\text{post-norm: } x \leftarrow \mathrm{LN}\big(x + \mathrm{Sub}(x)\big), \qquad
+# \text{pre-norm: } x \leftarrow x + \mathrm{Sub}\big(\mathrm{LN}(x)\big).$$
+#
+# Xiong et al. (2020) analysed both at initialisation with mean-field arguments. Their Theorem 1: the
+# gradient of the last layer's $W^2$ is bounded by $O(d\sqrt{\ln d})$ for post-norm, independent of the depth
+# $L$, and by $O(d\sqrt{\ln d / L})$ for pre-norm, so large gradients near the output make post-norm need a
+# learning-rate warm-up while pre-norm does not. They support it with gradient norms measured per layer,
+# which grow towards the output for post-norm and stay about level for pre-norm.
+#
+# Our measurement: stacks of width 64 with four heads and an MLP of width 256 (GELU), Xavier-uniform
+# weights and zero biases as in their paper, 16 random token vectors per sequence, and a loss that reads
+# each token out with its own fixed random vector (like a per-token classifier).
+
+# %%
+by_depth = {depth: norm_placement(depth=depth) for depth in (3, 6, 12, 24, 48)}
+fig, axes = new_figure(2)
+plot_norm_placement(by_depth[24], axes)
+print(f"{'L':>3s} {'post: |dW2_L|':>14s} {'last/first':>11s} {'pre: |dW2_L|':>13s} {'x sqrt(L)':>10s} {'last/first':>11s}")
+for depth, r in by_depth.items():
+    print(f"{depth:3d} {r.last_layer('post'):14.3f} {r.spread('post'):11.2f} {r.last_layer('pre'):13.3f} "
+          f"{r.last_layer('pre') * math.sqrt(depth):10.3f} {r.spread('pre'):11.2f}")
+
+# %%
+pre_scaled = [r.last_layer("pre") * math.sqrt(d) for d, r in by_depth.items() if d >= 6]
+post_last = [r.last_layer("post") for r in by_depth.values()]
+assert max(pre_scaled) / min(pre_scaled) < 1.3
+assert max(post_last) / min(post_last) < 1.6
+assert by_depth[48].last_layer("pre") < 0.5 * by_depth[6].last_layer("pre")
+assert all(0.5 < r.spread("post") < 2 for r in by_depth.values())
+assert all(r.spread("pre") < 0.8 for d, r in by_depth.items() if d >= 6)
+assert 1.2 < 1 / by_depth[6].spread("pre") < 1.8 and 3 < 1 / by_depth[48].spread("pre") < 5
+
+# %% [markdown]
+# **Does this agree with Xiong et al.?**
+# * *The depth dependence of the last layer: yes.* Pre-norm's last-layer gradient falls like $1/\sqrt L$:
+#   times $\sqrt L$ it stays within 30% from $L = 6$ to 48, while the gradient itself drops by more than
+#   half. Post-norm's does not shrink with depth. The mechanism is §3's: a pre-norm stream's variance
+#   grows about linearly with depth, and the final LayerNorm divides by its standard deviation.
+# * *The profile across layers: no, not in this setup.* Pre-norm's gradient is not level: the first
+#   layer gets more than the last, 1.4 times at $L = 6$ and 4 times at $L = 48$, because every block's
+#   LayerNorm divides by the standard deviation of a stream that grows with the layer index. Shleifer et
+#   al. (2021, NormFormer) report this mismatch in trained pre-norm language models. Post-norm's profile is
+#   about level here at initialisation (within a factor of two), not growing towards the output. Our setup
+#   differs from theirs (random tokens, a random linear readout instead of a translation loss, width 64
+#   instead of 512); we have not found which difference matters, and say so rather than guess.
+#
+# **Predict, then check.** Move the depth to 48: which curve tilts, and which way? Switch the MLP's
+# activation to ReLU: does the picture change?
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+norm_placement_explorer()
+
+# %% [markdown]
+# ## 5. Training a 32-layer network with and without shortcuts
+#
+# Seed 000's kind of network, deeper: 32 blocks of width 64, tanh-approximated GELU, PyTorch's default
+# initialisation, a linear classifier on top, trained on chapter 1's synthetic 4-class problem (Gaussian
+# inputs labelled by a fixed random teacher network) with Adam (learning rate $10^{-3}$, 200 steps of batch 128).
+# Three networks: plain, with shortcuts, and with pre-norm shortcuts (`norm="pre"`).
+
+# %%
+trained = [train_network(depth=32, width=64, activation="gelu_tanh", init="default", optimizer="adam", lr=1e-3,
+                         steps=200, shortcut=shortcut, norm=norm)
+           for shortcut, norm in ((False, "none"), (True, "none"), (True, "pre"))]
+fig, axes = new_figure(2)
+plot_training(trained, axes)
+for run in trained:
+    print(f"{run.label:42s} loss {run.losses[0]:6.3g} -> {run.losses[-1]:.3f}, accuracy {run.accuracy:.1%}, "
+          f"layer 1 moved {run.rel_change[0]:.2g}")
+
+# %%
+plain_run, short_run, prenorm_run = trained
+assert plain_run.rel_change[0] == 0.0 and plain_run.losses[-1] > 1.3 and plain_run.accuracy < 0.35
+assert 35 < short_run.losses[0] < 43 and short_run.losses[-1] < 0.5 and 0.75 < short_run.accuracy < 0.81
+assert 2 < prenorm_run.losses[0] < 3 and prenorm_run.losses[-1] < short_run.losses[-1] and prenorm_run.accuracy > 0.7
+assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).all()
+
+# %% [markdown]
+# The plain network never leaves the loss of guessing ($\ln 4 \approx 1.39$, 30% accuracy): its first layer
+# does not move at all. Even Adam, which divides each step by the gradient's running magnitude, cannot
+# help, because that division has $\varepsilon = 10^{-8}$ in its denominator and a gradient far below
+# $\varepsilon$ yields a step that rounds away. With shortcuts, every layer moves and the network learns
+# the task (78%). But it starts from a loss near 39: the forward signal has grown through 31 unscaled
+# branches, so the first logits are huge (§3). With pre-norm shortcuts the start is tame (loss 2.5) and
+# the loss ends lowest.
+#
+# ## 6. Fact-check: claims from the source notes
+#
+# > **Seed 000: "shortcut connections keep the gradient from vanishing in the early layers."** True
+# > for its five-layer network, but the printed thousand-fold difference is mostly the larger output of
+# > the shortcut network (§1); the shortcut's own effect there is a factor of about six. At depth 64
+# > (§2) the effect is real and enormous, and comes with the opposite risk: exploding gradients.
+#
+# Seed 001 (a blog post on residual connections in transformers) makes several claims without sources:
+#
+# > **"Ablations: removing residual connections costs 30–50% of performance."** No source is given, and
+# > no single number exists: it depends on depth, task and initialisation. In He et al. (2016, Table 2),
+# > removing shortcuts from a 34-layer ImageNet network raised top-1 error from 25.0% to 28.5%; at 18 layers
+# > the difference was 0.1 points. In §5 here the plain 32-layer network learns nothing at all. *Dropped.*
+#
+# > **"With residual connections, networks can reach 1000+ layers."** *Cited:* He et al. (2016) trained a
+# > 1202-layer ResNet on CIFAR-10 (worse than their 110-layer one), and He, Zhang, Ren & Sun (2016,
+# > "Identity mappings") a 1001-layer pre-activation ResNet with 4.62% error on CIFAR-10. Not only "in theory".
+#
+# > **"GPT-3 has 96 layers and could not be trained at all without residual connections."** The 96 layers
+# > are right (Brown et al., 2020, Table 2.1). That it could not be trained without shortcuts is not
+# > something anyone has reported testing; Dong, Cordonnier & Loukas (2021) show that stacked
+# > self-attention without shortcuts loses rank doubly exponentially with depth, which makes trouble
+# > likely but is not a GPT-3 experiment. *Dropped as stated.*
+#
+# > **"Without residual connections, networks rarely exceed 10 layers."** *False:* VGG-19 (Simonyan &
+# > Zisserman, 2015) has 19 weight layers and no shortcuts; Xiao et al. (2018) trained 10,000-layer plain
+# > convolutional networks with orthogonal initialisation; chapter 1's 30-layer He-initialised ReLU
+# > network has a healthy gradient.
+#
+# > **"Thanks to the +1 the gradient can never vanish completely."** *True on average over random
+# > weights* (§3), not for every network, and the same +1 lets gradients explode (§2).
+#
+# > Smaller facts in the same post check out: the original transformer had 6 layers per stack (Vaswani et
+# > al., 2017), BERT-base has 12 (Devlin et al., 2019), and ResNets won the ILSVRC 2015 classification task
+# > (He et al., 2016). Its layer counts for other models are *dropped*: we could not check them against a
+# > primary source.
+#
+# ## What we saw
+#
+# * Seed 000 reproduces to $10^{-5}$ (about $10^{-7}$ is float32's resolution; bit-for-bit equality
+#   across machines is not to be expected). Its thousand-fold gap is mostly the shortcut network's larger
+#   output; within the network the shortcut flattens the gradient.
+# * A residual block's Jacobian is $I + J$. For random branches, $\mathbb E\|(I+J)^\top v\|^2 \ge \|v\|^2$: in
+#   mean square the gradient cannot vanish. It can explode: at depth 64, unscaled ReLU and GELU shortcut
+#   networks deliver $10^{10}$ to their first layer.
+# * The forward signal grows the same way. Over 50 blocks, unscaled branches multiply its mean square by
+#   about $2^{50}$, pre-norm adds one per block, $1/\sqrt L$ branches end near $e$, ReZero and Fixup start as
+#   the identity. Mean-field theory predicts each, and one network scatters around the prediction.
+# * In transformer stacks, pre-norm's last-layer gradient falls like $1/\sqrt L$ and post-norm's does not,
+#   as Xiong et al. (2020) predict; the per-layer profiles we measure differ from the ones they report.
+# * A 32-layer plain GELU network with PyTorch's default initialisation does not train; the same network
+#   with shortcuts does, and with pre-norm shortcuts starts from a sane loss.
+#
+# ## Exercises
+#
+# 1. *(predict, then check)* In §1, change the input to $(2, 0, -2)$. Which of the ten numbers do you expect
+#    to change by exactly a factor of two or four? Run `seed_000` on a copy of the code and check.
+# 2. Derive $\mathbb E\|(I + J)^\top v\|^2 = \|v\|^2 + \mathbb E\|J^\top v\|^2$ for $J = W_2 D W_1$ with $W_2$ zero-mean and
+#    independent of $v$, and show that for ReLU with $s_1 = 2$, $s_2 = 1$ the second term is $\|v\|^2$.
+# 3. Find a $2\times2$ matrix $J$ with $\|J\| \le 1$ for which $I + J$ maps some vector to zero. What does that do
+#    to the gradient passing through such a block? Why is this rare for random $J$?
+# 4. Derive the pre-norm closed forms $q_l = q_0 + l$ and $\|\partial L/\partial h_l\| / \|\partial L/\partial h_L\| = \sqrt{(L+1)/(l+1)}$
+#    (ReLU, $s_1 = 2$, $s_2 = 1$, $q_0 = 1$), then check them with `residual_theory("pre-norm", 40)`.
+# 5. *(predict, then check)* In §5, train the shortcut network with SGD at learning rate 0.1
+#    (`optimizer="sgd", lr=0.1`). Predict what happens in the first steps, given its first loss of 39.
+# 6. *(optional, shattered gradients)* Balduzzi et al. (2017) showed that in deep plain networks the
+#    gradients for nearby inputs become uncorrelated, much less so with shortcuts. Using `gradient_flow`'s
+#    set-up, compute the correlation between $\partial L/\partial x$ for $x$ and $x + 0.01\,\xi$ at depths 2 to 50,
+#    with and without shortcuts.
+#
+# ## References
+#
+# * K. He, X. Zhang, S. Ren, J. Sun (2016), Deep residual learning for image recognition, *CVPR*.
+# * K. He, X. Zhang, S. Ren, J. Sun (2016), Identity mappings in deep residual networks, *ECCV*.
+# * A. Veit, M. Wilber, S. Belongie (2016), Residual networks behave like ensembles of relatively shallow networks, *NeurIPS*.
+# * D. Balduzzi, M. Frean, L. Leary, J. P. Lewis, K. W.-D. Ma, B. McWilliams (2017), The shattered gradients
+#   problem: if resnets are the answer, then what is the question?, *ICML*.
+# * H. Zhang, Y. N. Dauphin, T. Ma (2019), Fixup initialization: residual learning without normalization, *ICLR*.
+# * S. De, S. L. Smith (2020), Batch normalization biases residual blocks towards the identity function in
+#   deep networks, *NeurIPS* (SkipInit).
+# * T. Bachlechner, B. P. Majumder, H. H. Mao, G. W. Cottrell, J. McAuley (2021), ReZero is all you need: fast
+#   convergence at large depth, *UAI*.
+# * S. Hayou, E. Clerico, B. He, G. Deligiannidis, A. Doucet, J. Rousseau (2021), Stable ResNet, *AISTATS*.
+# * A. Radford, J. Wu, R. Child, D. Luan, D. Amodei, I. Sutskever (2019), Language models are unsupervised
+#   multitask learners (GPT-2), OpenAI report.
+# * A. Vaswani et al. (2017), Attention is all you need, *NeurIPS*.
+# * R. Xiong et al. (2020), On layer normalization in the transformer architecture, *ICML*.
+# * S. Shleifer, J. Weston, M. Ott (2021), NormFormer: improved transformer pretraining with extra
+#   normalization, arXiv:2110.09456.
+# * Y. Dong, J.-B. Cordonnier, A. Loukas (2021), Attention is not all you need: pure attention loses rank
+#   doubly exponentially with depth, *ICML*.
+# * T. Brown et al. (2020), Language models are few-shot learners, *NeurIPS*.
+# * J. Devlin, M.-W. Chang, K. Lee, K. Toutanova (2019), BERT, *NAACL*.
+# * K. Simonyan, A. Zisserman (2015), Very deep convolutional networks for large-scale image recognition, *ICLR*.
+# * L. Xiao, Y. Bahri, J. Sohl-Dickstein, S. Schoenholz, J. Pennington (2018), Dynamical isometry and a mean
+#   field theory of CNNs: how to train 10,000-layer vanilla convolutional neural networks, *ICML*.
+# * S. Raschka (2024), *Build a Large Language Model (From Scratch)*, §4.4 "Adding shortcut connections".
+# * PyTorch documentation, "Reproducibility" (notes/randomness).
