@@ -199,8 +199,10 @@ def plot_residual_scaling(result: ResidualScaling, axes) -> None:
 
 def describe_residual_scaling(result: ResidualScaling) -> str:
     s = result.settings
-    parts = ", ".join(f"{LABELS[k]} {result.growth(k):.3g} ({result.predicted_growth(k):.3g})" for k in result.schemes)
-    return f"depth {s['depth']}, width {s['width']}, {s['activation']}, σ_w²={s['sigma_w2']:.3g}: q_L/q_0 measured (theory): {parts}"
+    parts = ", ".join(f"{LABELS[k]} {result.growth(k):.3g} ({result.predicted_growth(k):.3g})"
+                      for k in result.schemes)
+    return (f"depth {s['depth']}, width {s['width']}, {s['activation']}, σ_w²={s['sigma_w2']:.3g}: "
+            f"q_L/q_0 measured (theory): {parts}")
 
 
 @register_explorer("ch2 residual scaling")
