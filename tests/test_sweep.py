@@ -35,6 +35,13 @@ def test_in_the_chaotic_phase_rounding_differences_grow_but_stay_small():
     np.testing.assert_allclose(batched.q, looped.q, rtol=1e-3)
 
 
+def test_deep_in_chaos_single_networks_disagree_but_their_average_does_not():
+    grid = dict(depth=50, width=64, seeds=4, batch=32)
+    batched, looped = sweep("tanh", [10.0], 0.05, **grid), sweep_by_loop("tanh", [10.0], 0.05, **grid)
+    assert np.max(np.abs(batched.grad_norm / looped.grad_norm - 1)) > 0.1
+    assert np.max(np.abs(batched.log10_ratio.mean(axis=1) - looped.log10_ratio.mean(axis=1))) < 0.3
+
+
 def test_one_seed_gives_the_same_networks_at_every_sigma_w2():
     """Common random numbers: bias-free ReLU is homogeneous, so the forward signal at sigma_w2 = 4
     is exactly (4/1)^(l/2) times the one at sigma_w2 = 1, network by network."""

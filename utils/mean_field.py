@@ -83,13 +83,29 @@ def gradient_factor(q, activation: str, sigma_w2) -> np.ndarray:
     return sigma_w2 * _slope_square(act, q)
 
 
+def _illinois(f, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Roots of f between lo and hi (f(lo), f(hi) of opposite signs, elementwise): the Illinois variant of
+    regula falsi on log q, which keeps a bracket and converges in about ten steps."""
+    a, b = np.log(lo), np.log(hi)
+    fa, fb = f(lo), f(hi)
+    for _ in range(100):
+        c = b - fb * (b - a) / np.where(fb != fa, fb - fa, 1.0)
+        fc = f(np.exp(c))
+        flip = fc * fb < 0
+        a, fa = np.where(flip, b, a), np.where(flip, fb, 0.5 * fa)
+        step, b, fb = np.abs(c - b), c, fc
+        if np.all((step <= 1e-13 * np.maximum(1.0, np.abs(b))) | (fc == 0)):
+            break
+    return np.exp(b)
+
+
 def _fixed_points(act, sigma_w2: np.ndarray, sigma_b2: float, input_q: float) -> np.ndarray:
     """Vectorised ``fixed_point`` over an array of sigma_w2; inf marks "no fixed point"."""
-    gap = lambda q: sigma_w2 * _square(act, q) + sigma_b2 - q  # noqa: E731
+    gap = lambda q, w2=sigma_w2: w2 * _square(act, q) + sigma_b2 - q  # noqa: E731
     start = sigma_w2 * input_q + sigma_b2
     g0 = gap(start)
     result = np.where(np.abs(g0) <= 1e-12 * start, start, np.nan)
-    step = np.where(g0 > 0, 4.0, 0.25)
+    step = np.where(g0 > 0, 16.0, 1 / 16)
     near, far = start.copy(), start * step
     open_ = np.isnan(result)
     while open_.any():  # march away from q_1 until the gap changes sign
@@ -98,12 +114,10 @@ def _fixed_points(act, sigma_w2: np.ndarray, sigma_b2: float, input_q: float) ->
         result[same & (far < Q_MIN)] = 0.0
         open_ = same & np.isnan(result)
         near[open_], far[open_] = far[open_], far[open_] * step[open_]
-    todo = np.isnan(result)
-    for _ in range(50):  # bisection on a log scale: the bracket (a factor of 4) shrinks to rounding
-        mid = np.sqrt(near * far)
-        move = gap(mid) * g0 > 0
-        near, far = np.where(move, mid, near), np.where(move, far, mid)
-    return np.where(todo, np.sqrt(near * far), result)
+    todo = np.flatnonzero(np.isnan(result))
+    if todo.size:
+        result[todo] = _illinois(lambda q: gap(q, sigma_w2[todo]), near[todo], far[todo])
+    return result
 
 
 def fixed_point(activation: str, sigma_w2: float, sigma_b2: float = 0.0, input_q: float = 1.0) -> float:

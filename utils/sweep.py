@@ -78,15 +78,13 @@ def _check_settings(activation, sigma_w2, sigma_b2, depth, width, seeds, batch, 
 
 def _draw(seeds: int, seed: int, depth: int, width: int, batch: int):
     """Per seed s (generator seeded seed + s): W0 (depth, n, n), b0 (depth, n), x (batch, n), r (n)."""
-    draws = []
-    for s in range(seeds):
+    w0, b0 = torch.empty(seeds, depth, width, width), torch.empty(seeds, depth, width)
+    x, r = torch.empty(seeds, batch, width), torch.empty(seeds, width)
+    for s in range(seeds):  # drawn in place, seed by seed: no stacked copy of the weights
         gen = torch.Generator().manual_seed(seed + s)
-        w0 = torch.randn(depth, width, width, generator=gen) / math.sqrt(width)
-        b0 = torch.randn(depth, width, generator=gen)
-        x = torch.randn(batch, width, generator=gen)
-        r = torch.randn(width, generator=gen) / math.sqrt(width)
-        draws.append((w0, b0, x, r))
-    return [torch.stack(parts) for parts in zip(*draws)]
+        for out in (w0[s], b0[s], x[s], r[s]):
+            torch.randn(out.shape, generator=gen, out=out)
+    return w0.mul_(1 / math.sqrt(width)), b0, x, r.mul_(1 / math.sqrt(width))
 
 
 def _stats(t: torch.Tensor, fn) -> torch.Tensor:
@@ -120,7 +118,8 @@ def sweep(activation: str = "relu", sigma_w2=(1.0, 2.0, 4.0), sigma_b2: float = 
             z = scale * torch.bmm(flat, w0[:, layer].mT).view(seeds, n_sigma, batch, width)
             z = z + bias_scale * b0[:, layer].view(seeds, 1, 1, width)
             h = act.fn(z)
-            slopes.append(act.slope(z))
+            if layer:  # the first layer's slope is never needed: the backward pass stops at dL/dh_1
+                slopes.append(act.slope(z))
             q[..., layer] = _stats(z, lambda t: t.square().mean(dim=(-2, -1)))
             std[..., layer] = _stats(h, lambda t: t.std(dim=(-2, -1)))
         g = (r / batch).view(seeds, 1, 1, width).expand(seeds, n_sigma, batch, width)
