@@ -342,6 +342,11 @@ class State:
     readout: str
     message: str
 
+    @property
+    def kernel_ms(self) -> float:
+        """The experiment's own time, from the readout's '...  ·  NN ms on DEVICE'."""
+        return float(self.readout.rsplit(" ms on ", 1)[0].split()[-1])
+
 
 @dataclass
 class Move:
