@@ -310,7 +310,8 @@ for s2, r in tanh_runs.items():
 for r in tanh_runs.values():
     assert abs(r.flow.ratio / r.theory_ratio - 1) < 0.1
 spread_errors = [np.abs(r.flow.probe.act_std / r.theory.act_std - 1).max() for r in tanh_runs.values()]
-assert spread_errors[0] < 0.25 and spread_errors[1] < 0.1 and spread_errors[2] < 0.03
+assert 0.15 < spread_errors[0] < 0.2 and spread_errors[1] < 0.07 and spread_errors[2] < 0.02
+assert 0.05 < abs(tanh_runs[1.76].flow.ratio / tanh_runs[1.76].theory_ratio - 1) < 0.07
 assert tanh_runs[1.0].flow.ratio < 0.02 and 0.5 < tanh_runs[1.76].flow.ratio < 2 and tanh_runs[4.0].flow.ratio > 50
 
 # %% [markdown]
@@ -359,9 +360,11 @@ print(f"{batched.grad_norm.size} per-layer gradient norms; batched and looped ag
 assert worst < 1e-4
 
 # %% [markdown]
-# (In the chaotic phase the two agree less closely, to a fraction of a percent: chaos amplifies the
-# float32 rounding differences between two summation orders — a small demonstration of what chaotic
-# means. `tests/test_sweep.py` checks both cases; `make bench` times the sweep against the loop.)
+# (In the chaotic phase the two agree less closely: chaos amplifies the float32 rounding differences
+# between two summation orders by about $\chi_1^{1/2}$ per layer, until, deep enough, single networks'
+# gradient norms no longer agree at all while their averages over seeds still do — a small demonstration
+# of what chaotic means. `tests/test_sweep.py` checks both regimes, and `make bench` reports the
+# agreement and the time of the sweep against the loop.)
 #
 # The phase diagram of tanh with $\sigma_b^2 = 0.05$: 25 values of $\sigma_w^2$ from a factor 8 below the theoretical edge
 # to a factor 8 above it, 4 seeds each, depth up to 50, width 64 — 100 networks in one sweep.
@@ -374,11 +377,11 @@ fig, axes = new_figure(2)
 plot_phase_diagram(diagram, axes)
 print(describe_phase_diagram(diagram))
 gap = np.abs(diagram.measured - diagram.theory.log10_ratio_by_depth).max()
-print(f"largest gap between measured and mean-field log10 ratio over the whole grid: {gap:.2f} decades")
+print(f"largest gap between measured and mean-field log10 ratio over the whole grid: {gap:.1f} decades")
 
 # %%
-assert abs(diagram.measured_neutral / diagram.theory_neutral - 1) < 0.1
-assert abs(diagram.theory_neutral / diagram.critical - 1) < 0.05
+assert abs(diagram.measured_neutral - 1.89) < 0.01 and abs(diagram.theory_neutral - 1.79) < 0.01
+assert abs(diagram.critical - 1.76) < 0.005
 assert gap < 0.5 and np.ptp(diagram.measured) > 20 and diagram.measured[0, -1] < -10 and diagram.measured[-1, -1] > 5
 
 # %% [markdown]
@@ -420,8 +423,11 @@ for (act, init), s in spectra.items():
 
 # %%
 assert np.allclose(spectra[("identity", "orthogonal")].singular_values, 1.0, atol=1e-4)
-assert spectra[("identity", "normal")].log10_spread > 1.2 and spectra[("identity", "normal")].tiny_fraction > 0.3
-assert spectra[("tanh", "orthogonal")].log10_spread < 0.4 * spectra[("tanh", "normal")].log10_spread
+gaussian_linear = spectra[("identity", "normal")]
+assert gaussian_linear.log10_spread > 1.2 and 0.4 < gaussian_linear.tiny_fraction < 0.5
+assert abs(np.mean(gaussian_linear.singular_values**2) - 0.99) < 0.01
+assert 1.5 < spectra[("tanh", "normal")].log10_spread < 1.7 and 0.45 < spectra[("tanh", "orthogonal")].log10_spread < 0.6
+assert 0.25 < spectra[("tanh", "orthogonal")].singular_values.max() < 0.35
 assert spectra[("tanh", "orthogonal")].tiny_fraction == 0
 assert min(spectra[("relu", init)].tiny_fraction for init in ("normal", "orthogonal")) > 0.5
 
@@ -521,7 +527,7 @@ for n, r in widths.items():
 # %%
 for n in (64, 128):
     assert abs(widths[n].spread[-1] / widths[n].law[1][-1] - 1) < 0.15
-assert widths[16].spread[-1] > 1.15 * widths[16].law[1][-1]
+assert abs(widths[16].spread[-1] - 4.4) < 0.05 and abs(widths[16].law[1][-1] - 3.5) < 0.05
 assert 1.8 < widths[32].spread[-1] / widths[128].spread[-1] < 2.2 and 2.3 < widths[32].spread[-1] < 2.8
 
 # %% [markdown]

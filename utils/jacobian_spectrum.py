@@ -76,7 +76,8 @@ def plot_jacobian_spectra(results, ax) -> None:
                 f"spread {result.log10_spread:.2g} decades" + (f", {tiny:.0%} below 1e-6 × max" if tiny else ""))
     first = results[0].settings
     ax.set_yscale("log")
-    ax.set_ylim(bottom=0.1 * TINY * max(r.singular_values.max() for r in results))
+    largest = max(r.singular_values.max() for r in results)
+    ax.set_ylim(0.1 * TINY * largest, 3 * largest)
     ax.set(xlabel="rank / number of singular values", ylabel="singular value of $\\partial h_L/\\partial x$",
            title=f"{first['activation']}, depth {first['depth']}, width {first['width']}")
     ax.legend(loc="best")
