@@ -112,8 +112,8 @@ assert abs(relu_half - 0.5) < 0.003
 # `nn.Linear` initialises itself in `reset_parameters` with `kaiming_uniform_(weight, a=math.sqrt(5))`.
 # That is He's uniform law with the gain of a leaky ReLU of slope $a$, $\sqrt{2/(1+a^2)} = \sqrt{1/3}$, so the
 # bound is $\sqrt{1/3}\cdot\sqrt{3/n_{in}} = 1/\sqrt{n_{in}}$: the weights are $U(-1/\sqrt{n_{in}}, 1/\sqrt{n_{in}})$, whose
-# variance is $1/(3 n_{in})$. The bias is drawn from the same interval. (A comment in PyTorch's source says
-# the $\sqrt 5$ was chosen to reproduce exactly that interval, and points to PyTorch issue 57109 for the
+# variance is $1/(3 n_{in})$. The bias is drawn from the same interval. (A comment in PyTorch's source notes
+# that $a = \sqrt 5$ amounts to exactly that interval, and points to PyTorch issue 57109 for the
 # discussion.) In this book's terms the default is $\sigma_w^2 = 1/3$ and $\sigma_b^2 = 1/(3n)$:
 
 # %%
@@ -405,10 +405,10 @@ phase_diagram_explorer()
 # Mean-field theory fixes the *mean square* of the input–output Jacobian's singular values,
 # $J = \partial h_L/\partial x = D_L W_L \cdots D_1 W_1$ with $D_l = \operatorname{diag}(\phi'(z_l))$. It says nothing about their
 # *spread*, and a Jacobian with a few huge and many tiny singular values passes some directions of the
-# gradient and kills the others. Saxe et al. (2014) showed that orthogonal weight matrices make a deep
-# *linear* network an exact isometry (every singular value 1); Pennington et al. (2017) called a
-# Jacobian whose singular values all sit near 1 *dynamical isometry* and showed it is reachable with
-# orthogonal weights and tanh near the edge of chaos, but not with ReLU. Here are the sorted singular
+# gradient and kills the others. Saxe et al. (2014) called a Jacobian whose singular values all sit near 1
+# *dynamical isometry* and showed that orthogonal weight matrices give it exactly in a deep *linear*
+# network; Pennington et al. (2017) showed that it is reachable with orthogonal weights and sigmoidal
+# activations such as tanh near the edge of chaos, but not with ReLU. Here are the sorted singular
 # values at four inputs, for 32 layers of width 128, at each activation's edge ($\sigma_w^2 = 1$, 1, 2):
 
 # %%
@@ -601,10 +601,11 @@ assert abs(math.log10(small_measured.ratio / small_theory.grad_ratio[0])) < 0.5 
 #    $q_l \to q^*$ geometrically with rate $\sigma_w^2/2$. What happens at $\sigma_w^2 = 2$?
 # 4. *(small implementation)* Write `he_uniform_(layer)` that draws from $U(-a, a)$ with the bound that
 #    gives variance $2/n_{in}$, and check the variance of a $512\times512$ layer against `weight_variance("he", 512, 512)`.
-# 5. *(predict, then check)* In the phase-diagram explorer, choose GELU with $\sigma_b^2 = 0$. The theory's edge
-#    is near 2.16 — but GELU's $\chi(q)$ is below 1 at small $q$ and its variance map has two fixed points
-#    there. Use `fixed_point("gelu", s2, 0.0)` for $\sigma_w^2 = 2.1$ and $2.2$ to see which one the layers reach,
-#    and explain why the edge depends on the input's scale.
+# 5. *(predict, then check)* In the phase-diagram explorer, choose GELU with $\sigma_b^2 = 0$: the edge is near
+#    2.16, not where $\chi = 1$ at small $q$ ($\sigma_w^2 = 4$, since GELU's slope at 0 is 1/2). Run
+#    `fixed_point("gelu", s2, 0.0)` for $\sigma_w^2 = 2.1$ and $2.2$ — one returns 0, the other raises. Plot
+#    `variance_map(q, "gelu", 2.1)` against $q$ to find a second, unstable fixed point, and explain why
+#    GELU's edge depends on the scale of the input.
 # 6. *(small implementation)* Re-run §8 with `init="constant"` for ReLU instead of tanh. Does the rank
 #    argument still hold? What is special about ReLU's slope at exactly zero for `init="zeros"`?
 #
