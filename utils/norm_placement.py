@@ -46,9 +46,8 @@ class TransformerBlock(nn.Module):
         self.linear_in = nn.Linear(width, mlp_ratio * width)
         self.act = get_activation(activation).make_module()
         self.linear = nn.Linear(mlp_ratio * width, width)
-        for layer in (self.attention.out_proj, self.linear_in, self.linear):
+        for layer in (self.attention.out_proj, self.linear_in, self.linear):  # in_proj: Xavier already
             init_linear(layer, "xavier_uniform")
-        nn.init.zeros_(self.attention.in_proj_bias)
 
     def attend(self, x: torch.Tensor) -> torch.Tensor:
         return self.attention(x, x, x, need_weights=False)[0]
