@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from matplotlib.ticker import NullLocator
 
 from .activations import ACTIVATIONS
 from .blocks import build_network
@@ -98,35 +99,36 @@ def _style(result: GradientFlow) -> dict:
 
 
 def plot_shortcut_comparison(result: ShortcutComparison, axes) -> None:
-    """Left: ||dL/dW_l|| per layer. Right: std of h_l per layer. The network in focus is drawn bold."""
+    """Left: ||dL/dh_l|| per layer. Right: std of h_l per layer. The network in focus is drawn bold."""
     ax_grad, ax_act = axes
     for run, bold in ((result.other, False), (result.focus, True)):
         layers = np.arange(1, run.probe.depth + 1)
         name = "with shortcuts" if run.settings["shortcut"] else "without shortcuts"
         kw = dict(lw=2.2 if bold else 1.2, ls="-" if bold else "--", label=name, **_style(run))
-        ax_grad.plot(layers, positive(run.probe.grad_weight_norm), **kw)
+        ax_grad.plot(layers, positive(run.probe.grad_act_norm), **kw)
         ax_act.plot(layers, positive(run.probe.act_std), **kw)
     plain, residual = result.first_layer
-    layer_axis(ax_grad, r"$\|\partial L/\partial W_l\|$",
-               title=f"weight gradient: layer 1 gets {plain:.2g} / {residual:.2g} (without / with)")
+    layer_axis(ax_grad, r"$\|\partial L/\partial h_l\|$",
+               title=f"backward; |dL/dW_1| = {plain:.2g} without, {residual:.2g} with")
     layer_axis(ax_act, "std of activations $h_l$", title="forward signal")
+    for ax in axes:  # over tens of decades minor ticks are clutter, and a third of the redraw time
+        ax.yaxis.set_minor_locator(NullLocator())
     ax_grad.legend(loc="best")
 
 
 def describe_shortcut_comparison(result: ShortcutComparison) -> str:
     s = result.focus.settings
-    focus, other = result.focus.probe.grad_weight_norm, result.other.probe.grad_weight_norm
-    state = "on" if result.shortcut else "off"
-    other_state = "off" if result.shortcut else "on"
+    state, other_state = ("on", "off") if result.shortcut else ("off", "on")
+    focus, other = result.focus, result.other
     return (f"depth {s['depth']}, {s['activation']}, σ_w²={s['sigma_w2']:.3g}, shortcuts {state}: "
-            f"|dL/dW_1| = {focus[0]:.3g} (first/last {focus[0] / focus[-1]:.3g}); "
-            f"shortcuts {other_state}: {other[0]:.3g} (first/last {other[0] / other[-1]:.3g})")
+            f"|dL/dW_1| = {focus.probe.grad_weight_norm[0]:.3g}, |dL/dh_1|/|dL/dh_L| = {focus.ratio:.3g}; "
+            f"shortcuts {other_state}: {other.probe.grad_weight_norm[0]:.3g}, {other.ratio:.3g}")
 
 
 @register_explorer("ch2 shortcut gradients")
 def shortcut_explorer(depth: int = 20, activation: str = "relu", sigma_w2: float = 1.0, shortcut: bool = True,
                       device: str = "auto") -> Explorer:
-    """Depth, activation, σ_w², shortcuts on/off, device: per-layer weight gradients with and without shortcuts."""
+    """Depth, activation, σ_w², shortcuts on/off, device: per-layer gradients with and without shortcuts."""
     controls = dict(
         depth=int_slider("depth", depth, 1, 100),
         activation=dropdown("activation", activation, ACTIVATIONS),
