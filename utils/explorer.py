@@ -20,7 +20,7 @@ from .devices import DEVICE_CHOICES
 from .plotting import detached_figure, figure_png
 
 _STYLE = {"description_width": "initial"}
-_LAYOUT = {"width": "260px"}
+_LAYOUT = {"width": "430px"}  # two controls a row: room for long labels and the readout
 
 EXPLORERS: dict[str, Callable[[], "Explorer"]] = {}
 
@@ -116,7 +116,7 @@ class Explorer:
         self.result = None
         self.error: str | None = None
         self.timings_ms: list[float] = []
-        rows = [widgets.HBox(list(controls.values())[i:i + 3]) for i in range(0, len(controls), 3)]
+        rows = [widgets.HBox(list(controls.values())[i:i + 2]) for i in range(0, len(controls), 2)]
         header = [widgets.HTML(f"<b>{title}</b>")] if title else []
         self.widget = widgets.VBox(header + rows + [self.readout, self.message, self.image])
         self.widget.add_class("td-explorer")

@@ -55,7 +55,7 @@ def detached_figure(ncols: int = 1, width: float = 4.6, height: float = 3.4):
     fig = Figure(figsize=(width * ncols, height), layout="none")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, ncols, squeeze=False).ravel()
-    fig.subplots_adjust(left=0.8 / (width * ncols), right=1 - 0.15 / (width * ncols),
+    fig.subplots_adjust(left=1.05 / (width * ncols), right=1 - 0.15 / (width * ncols),
                         bottom=0.55 / height, top=1 - 0.4 / height, wspace=0.35)
     return fig, axes if ncols > 1 else axes[0]
 
