@@ -146,8 +146,9 @@ def describe_norm_placement(result: NormPlacement) -> str:
 
 
 @register_explorer("ch2 pre- vs post-norm")
-def norm_placement_explorer(depth: int = 8, activation: str = "gelu", device: str = "auto") -> Explorer:
-    """Depth, activation, device: per-layer gradients of a post-norm and a pre-norm transformer."""
+def norm_placement_explorer(depth: int = 6, activation: str = "gelu", device: str = "auto") -> Explorer:
+    """Depth (default 6, the original transformer's), activation, device: per-layer gradients of a
+    post-norm and a pre-norm transformer."""
     controls = dict(
         depth=int_slider("layers", depth, 1, 48),
         activation=dropdown("MLP activation", activation, ACTIVATIONS),
