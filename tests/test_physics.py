@@ -37,6 +37,13 @@ def test_probe_matches_a_hand_written_backward_pass():
     assert probe.hist_counts.sum(axis=1) == pytest.approx(np.full(6, 32 * 16))
 
 
+def test_a_single_value_per_layer_has_zero_spread_and_no_warning(recwarn):
+    net = build_network(3, 1, activation="tanh", seed=0)
+    probe = probe_network(net, torch.ones(1, 1), lambda y: y.pow(2).mean())
+    assert np.all(probe.act_std == 0) and np.all(np.isnan(probe.input_spread))
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
 def test_relu_inactive_fraction_is_the_fraction_of_zeros():
     net = build_network(5, 64, activation="relu", init="he", seed=0)
     x = torch.randn(64, 64)

@@ -64,7 +64,8 @@ def _finite_stats(h: torch.Tensor, bins: int):
     if hi - lo < 1e-12:
         lo, hi = lo - 0.5, hi + 0.5
     counts = torch.histc(finite, bins=bins, min=lo, max=hi)
-    return float(finite.mean()), float(finite.std()), counts.cpu().numpy(), np.linspace(lo, hi, bins + 1)
+    std = float(finite.std()) if finite.numel() > 1 else 0.0  # one value (width 1, batch 1) has no spread
+    return float(finite.mean()), std, counts.cpu().numpy(), np.linspace(lo, hi, bins + 1)
 
 
 def probe_network(net: Network, x: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor],
