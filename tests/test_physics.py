@@ -37,6 +37,24 @@ def test_probe_matches_a_hand_written_backward_pass():
     assert probe.hist_counts.sum(axis=1) == pytest.approx(np.full(6, 32 * 16))
 
 
+def test_probe_histograms_are_torch_histc_over_the_finite_values():
+    net = build_network(4, 16, activation="relu", init="normal", sigma_w2=2.0, seed=3)
+    x = torch.randn(32, 16, generator=torch.Generator().manual_seed(3))
+    probe = probe_network(net, x, _readout(16), bins=25)
+    h = x
+    for block, counts, edges in zip(net.blocks, probe.hist_counts, probe.hist_edges):
+        h = block(h).detach()
+        h64 = h.double()
+        assert np.array_equal(counts, torch.histc(h64, 25, float(h64.min()), float(h64.max())).numpy())
+        assert edges[0] == float(h64.min()) and edges[-1] == float(h64.max())
+
+    with torch.no_grad():
+        net.linears[2].weight[0, 0] = float("inf")  # row 0 of layer 3 becomes inf or NaN
+    probe = probe_network(net, x, _readout(16), bins=25)
+    assert "layer 3 of 4" in probe.overflow
+    assert 0 < probe.hist_counts[2].sum() < 32 * 16 and np.isfinite(probe.act_std[2])
+
+
 def test_a_single_value_per_layer_has_zero_spread_and_no_warning(recwarn):
     net = build_network(3, 1, activation="tanh", seed=0)
     probe = probe_network(net, torch.ones(1, 1), lambda y: y.pow(2).mean())

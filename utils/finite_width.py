@@ -23,7 +23,7 @@ import numpy as np
 from .activations import ACTIVATIONS
 from .explorer import Explorer, device_dropdown, dropdown, int_slider, log_slider, register_explorer
 from .mean_field import MeanField, mean_field
-from .plotting import COLORS, layer_axis, positive
+from .plotting import COLORS, draw_runs, layer_axis, positive
 from .sweep import Sweep, sweep
 
 
@@ -76,8 +76,7 @@ def plot_finite_width(result: FiniteWidth, axes) -> None:
     """Left: q_l / q_l(mean field) for every network, with ReLU's law. Right: every network's gradient ratio."""
     ax_q, ax_g = axes
     layers = np.arange(1, result.sweep.settings["depth"] + 1)
-    for row in result.log_q_deviation:
-        ax_q.plot(layers, positive(np.exp(row)), color=COLORS["residual"], alpha=0.2, lw=0.7)
+    draw_runs(ax_q, layers, positive(np.exp(result.log_q_deviation)), COLORS["residual"], alpha=0.2, lw=0.7)
     ax_q.axhline(1.0, color=COLORS["theory"], ls="--", label="mean field")
     ax_q.plot(layers, np.exp(np.median(result.log_q_deviation, axis=0)), color=COLORS["residual"], lw=2,
               label="median network")
@@ -89,8 +88,7 @@ def plot_finite_width(result: FiniteWidth, axes) -> None:
     layer_axis(ax_q, r"$q_l\,/\,q_l^{\mathrm{mean\ field}}$", title=f"forward: {result.sweep.settings['seeds']} networks")
     ax_q.legend(loc="lower left")
 
-    for row in result.sweep.log10_ratio[0]:
-        ax_g.plot(layers, positive(10.0**row), color=COLORS["residual"], alpha=0.2, lw=0.7)
+    draw_runs(ax_g, layers, positive(10.0 ** result.sweep.log10_ratio[0]), COLORS["residual"], alpha=0.2, lw=0.7)
     ax_g.plot(layers, 10.0**result.theory.log10_ratio_by_depth, "--", color=COLORS["theory"], label="mean field")
     layer_axis(ax_g, r"$\|\partial L/\partial h_1\| / \|\partial L/\partial h_d\|$", title="backward: gradient ratio")
     ax_g.set_xlabel("depth d")

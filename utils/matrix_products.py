@@ -14,7 +14,7 @@ import torch
 
 from .devices import pick_device
 from .explorer import Explorer, device_dropdown, int_slider, log_slider, register_explorer
-from .plotting import COLORS, layer_axis, positive
+from .plotting import COLORS, draw_runs, layer_axis, positive
 from .validation import check_int, check_number
 
 
@@ -63,8 +63,7 @@ def matrix_products(depth: int = 50, width: int = 64, scale: float = 1.0, trials
 def plot_matrix_products(result: MatrixProducts, ax) -> None:
     """Every trial (thin), their median (thick) and the mean-square prediction scale^l (dashed)."""
     layers = np.arange(result.depth + 1)
-    for row in result.norms:
-        ax.plot(layers, positive(row), color=COLORS["residual"], alpha=0.25, lw=0.8)
+    draw_runs(ax, layers, positive(result.norms), COLORS["residual"])
     ax.plot(layers, positive(np.median(result.norms, axis=0)), color=COLORS["residual"], lw=2.2, label="median of trials")
     ax.plot(layers, positive(result.theory), "--", color=COLORS["theory"], label=f"scale$^l$ = {result.scale:.3g}$^l$")
     layer_axis(ax, r"$\|M_l \cdots M_1 v\|$", title=f"width {result.width}, scale {result.scale:.3g}")

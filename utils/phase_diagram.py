@@ -17,7 +17,7 @@ from .figures import register_figure
 from .gradient_flow import HEALTHY
 from .initialization import sigma_axis
 from .mean_field import MeanField, critical_sigma_w2, mean_field
-from .plotting import COLORS, draw_band
+from .plotting import COLORS, draw_band, draw_runs
 from .sweep import Sweep, sweep
 from .validation import check_int
 
@@ -107,8 +107,7 @@ def plot_phase_diagram(result: PhaseDiagram, axes) -> None:
     ax_map.legend(loc="upper left")
 
     cut = result.sweep.log10_ratio[..., -1]
-    for column in cut.T:
-        ax_cut.plot(s2, column, color=COLORS["residual"], alpha=0.3, lw=0.8)
+    draw_runs(ax_cut, s2, cut.T, COLORS["residual"], alpha=0.3)
     ax_cut.plot(s2, result.measured[:, -1], "o-", ms=3, color=COLORS["residual"], label="measured (mean of seeds)")
     ax_cut.plot(s2, result.theory.log10_ratio_by_depth[:, -1], "--", color=COLORS["theory"], label="mean field")
     ax_cut.axvline(result.critical, color=COLORS["theory"], lw=1.8)
