@@ -23,10 +23,10 @@ test: $(STAMP)  ## every test: unit, widgets, notebook pairs, strict nbval, brow
 test-browser: $(STAMP)  ## only the end-to-end browser test
 	$(BIN)/python -m pytest tests/browser
 
-notebooks: $(STAMP)  ## re-sync every .ipynb from its .py source and execute it in place
+notebooks: $(STAMP)  ## re-sync every .ipynb from its .py source (keeping cell ids) and execute it in place
 	@for nb in $(NB); do \
 		echo "executing $$nb"; \
-		$(BIN)/jupytext --to ipynb --set-kernel python3 "$$nb" || exit 1; \
+		$(BIN)/jupytext --update --to ipynb --set-kernel python3 "$$nb" || exit 1; \
 		$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 			--ExecutePreprocessor.store_widget_state=False --ExecutePreprocessor.record_timing=False \
 			--ExecutePreprocessor.timeout=300 "$${nb%.py}.ipynb" || exit 1; \
