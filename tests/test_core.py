@@ -68,12 +68,13 @@ def test_unknown_activation_lists_the_choices():
 
 # --- init schemes --------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("n_in, n_out", [(400, 300), (300, 400)])
 @pytest.mark.parametrize("scheme", INIT_SCHEMES)
-def test_empirical_weight_variance_matches_the_scheme(scheme):
+def test_empirical_weight_variance_matches_the_scheme(scheme, n_in, n_out):
     torch.manual_seed(0)
-    layer = nn.Linear(400, 300)
+    layer = nn.Linear(n_in, n_out)
     init_linear(layer, scheme, sigma_w2=1.7)
-    expected = weight_variance(scheme, 400, 300, sigma_w2=1.7)
+    expected = weight_variance(scheme, n_in, n_out, sigma_w2=1.7)
     assert float(layer.weight.detach().var()) == pytest.approx(expected, rel=0.03)
 
 
@@ -86,6 +87,9 @@ def test_xavier_uniform_bound_and_orthogonal_rows():
     square = nn.Linear(64, 64)
     init_linear(square, "orthogonal", sigma_w2=2.0)
     assert torch.allclose(square.weight @ square.weight.T, 2.0 * torch.eye(64), atol=1e-5)
+    wide = nn.Linear(32, 64)  # orthonormal columns, scaled so that every entry has variance sigma_w2 / n_in
+    init_linear(wide, "orthogonal", sigma_w2=2.0)
+    assert torch.allclose(wide.weight.T @ wide.weight, 2.0 * 64 / 32 * torch.eye(32), atol=1e-5)
 
 
 def test_bias_variance_only_where_the_scheme_says():

@@ -9,7 +9,7 @@ import torch
 
 from utils import build_network, gradient_flow, probe_network
 from utils.matrix_products import matrix_products
-from utils.training import teacher_data, train_network
+from utils.training import guessing_baseline, teacher_data, train_network
 
 
 def _readout(width, seed=1):
@@ -184,6 +184,23 @@ def test_deep_sigmoid_first_layer_does_not_move_but_he_relu_learns():
     relu = train_network(depth=20, activation="relu", sigma_w2=2.0, steps=100)
     assert sigmoid.rel_change[0] == 0.0 and sigmoid.rel_change[-1] > 1e-3
     assert relu.rel_change[0] > 0.05 and relu.losses[-1] < sigmoid.losses[-1]
+
+
+def test_one_sgd_step_moves_each_layer_by_lr_times_its_gradient_to_weight_ratio():
+    run = train_network(depth=4, activation="relu", sigma_w2=2.0, lr=0.05, steps=1)
+    assert np.allclose(run.rel_change, 0.05 * run.grad_to_weight, rtol=1e-4)
+    deep = train_network(depth=20, activation="sigmoid", steps=1)
+    assert deep.grad_to_weight[0] < 1e-10 * deep.grad_to_weight[-1]  # chapter 1's vanishing, per step
+
+
+def test_guessing_baseline_is_the_best_constant_prediction():
+    loss, accuracy = guessing_baseline()
+    _, y, _, y_test = teacher_data()
+    freq = torch.bincount(y).double() / len(y)
+    assert loss == pytest.approx(float(torch.nn.functional.cross_entropy(freq.log().expand(len(y), -1), y)))
+    for other in (torch.full((4,), 0.25, dtype=torch.float64), torch.tensor([0.4, 0.1, 0.2, 0.3], dtype=torch.float64)):
+        assert float(torch.nn.functional.cross_entropy(other.log().expand(len(y), -1), y)) > loss
+    assert accuracy == max(float((y_test == c).double().mean()) for c in range(4))
 
 
 def test_clipping_keeps_an_exploding_network_from_diverging():

@@ -75,7 +75,7 @@ def gradient_flow(depth: int = 30, width: int = 128, activation: str = "sigmoid"
 
 
 def plot_gradient_flow(results, axes) -> None:
-    """Left: activation std per layer. Right: weight-gradient norm per layer, with the healthy band.
+    """Left: activation std per layer. Right: |dL/dh_l| per layer (the activation gradient), with the healthy band.
 
     ``results`` is one GradientFlow or a list of them (drawn on the same two axes).
     """

@@ -10,7 +10,8 @@ lecun              N(0, 1/n_in)                                         0
 xavier_normal      N(0, 2/(n_in + n_out))                               0
 xavier_uniform     U(-a, a), a = sqrt(6/(n_in + n_out))                 0
 he                 N(0, 2/n_in)                                         0
-orthogonal         sqrt(sigma_w2) * (random orthogonal matrix)          N(0, sigma_b2)
+orthogonal         g * (random orthogonal rows or columns), variance    N(0, sigma_b2)
+                   sigma_w2/n_in: g = sqrt(sigma_w2 * max(1, n_out/n_in))
 normal             N(0, sigma_w2/n_in)                                  N(0, sigma_b2)
 constant           every entry sqrt(sigma_w2)/n_in (no randomness)      0
 zeros              0                                                    0
@@ -35,7 +36,7 @@ INIT_SCHEMES = ("default", "lecun", "xavier_normal", "xavier_uniform", "he", "or
 
 
 def weight_variance(scheme: str, n_in: int, n_out: int, sigma_w2: float = 1.0) -> float:
-    """The variance of one weight entry under ``scheme`` (for orthogonal: sigma_w2/n_in on average)."""
+    """The variance of one weight entry under ``scheme`` (for orthogonal: on average over the entries)."""
     check_choice("init scheme", scheme, INIT_SCHEMES)
     return {
         "default": 1.0 / (3 * n_in),
@@ -64,7 +65,9 @@ def init_linear(layer: nn.Linear, scheme: str = "default", sigma_w2: float = 1.0
         bound = math.sqrt(6.0 / (n_in + n_out))
         layer.weight.uniform_(-bound, bound)
     elif scheme == "orthogonal":
-        nn.init.orthogonal_(layer.weight, gain=math.sqrt(sigma_w2))
+        # a wide layer (n_out > n_in) gets orthonormal columns, entries of variance 1/n_out: scale them up
+        # to sigma_w2/n_in, so that mean-field theory applies to every shape, as for ``normal``
+        nn.init.orthogonal_(layer.weight, gain=math.sqrt(sigma_w2 * max(1.0, n_out / n_in)))
     elif scheme in ("constant", "zeros"):
         layer.weight.fill_(math.sqrt(sigma_w2) / n_in if scheme == "constant" else 0.0)
     else:

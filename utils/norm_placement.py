@@ -46,7 +46,8 @@ class TransformerBlock(nn.Module):
         self.linear_in = nn.Linear(width, mlp_ratio * width)
         self.act = get_activation(activation).make_module()
         self.linear = nn.Linear(mlp_ratio * width, width)
-        for layer in (self.attention.out_proj, self.linear_in, self.linear):  # in_proj: Xavier already
+        # in_proj is Xavier-uniform already, drawn as one packed (3d x d) matrix: variance 1/(2d) each for Q, K, V
+        for layer in (self.attention.out_proj, self.linear_in, self.linear):
             init_linear(layer, "xavier_uniform")
 
     def attend(self, x: torch.Tensor) -> torch.Tensor:

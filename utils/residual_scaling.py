@@ -11,7 +11,7 @@ scheme       gain g           s1              s2    N          after
 ===========  ===============  ==============  ====  =========  ==========================================
 unscaled     1                sigma_w2        1     identity   He et al. (2016)
 1/sqrt(L)    1/sqrt(L)        sigma_w2        1     identity   Hayou et al. (2021); GPT-2's scaled init
-rezero       0, learned       sigma_w2        1     identity   Bachlechner et al. (2020); SkipInit
+rezero       0, learned       sigma_w2        1     identity   Bachlechner et al. (2021); SkipInit
 fixup        1, learned       sigma_w2 / L    0     identity   Zhang, Dauphin & Ma (2019), m = 2 layers
 pre-norm     1                sigma_w2        1     LayerNorm  pre-LN transformers (Xiong et al., 2020)
 ===========  ===============  ==============  ====  =========  ==========================================

@@ -36,15 +36,26 @@ def teacher_data(n_train: int = 4096, n_test: int = 1024, dim: int = 32, classes
     return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
 
 
+def guessing_baseline(seed: int = 0) -> tuple[float, float]:
+    """What a model that ignores its input reaches on ``teacher_data(seed=seed)``: the best training loss
+    (the entropy of the class frequencies) and the test accuracy of always answering the commonest class."""
+    _, y, _, y_test = teacher_data(seed=seed)
+    freq = torch.bincount(y).double() / len(y)
+    return float(-(freq * freq.log()).sum()), float((y_test == freq.argmax()).double().mean())
+
+
 @dataclass
 class TrainingRun:
-    """Loss per step, final accuracy, and per-layer relative weight change ||W_T - W_0|| / ||W_0||."""
+    """Loss per step, final accuracy, per-layer relative weight change ||W_T - W_0|| / ||W_0||, and
+    per-layer ||dL/dW|| / ||W|| at the first step (times the SGD learning rate: the relative size of
+    the step each layer was asked to take)."""
 
     settings: dict
     losses: np.ndarray        # training loss per step (NaN after a divergence)
     rel_change: np.ndarray    # one entry per hidden block
     accuracy: float           # on held-out data, after training
     diverged_at: int | None   # the step where the loss became inf/NaN, if it did
+    grad_to_weight: np.ndarray  # one entry per hidden block, at the first step, before any clipping
     device: str
     model: nn.Module | None = field(default=None, repr=False)  # the trained body + head
 
@@ -77,7 +88,7 @@ def train_network(depth: int = 20, width: int = 64, activation: str = "sigmoid",
     start = [layer.weight.detach().clone() for layer in body.linears]
     opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed + 1)
-    losses, diverged_at = np.full(steps, np.nan), None
+    losses, diverged_at, grad_to_weight = np.full(steps, np.nan), None, np.full(depth, np.nan)
     x, y = x.to(dev), y.to(dev)
     for step in range(steps):
         idx = torch.randint(len(x), (batch,), generator=gen).to(dev)
@@ -88,6 +99,9 @@ def train_network(depth: int = 20, width: int = 64, activation: str = "sigmoid",
         losses[step] = loss.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if step == 0:  # in float64: a gradient of 1e-20 squared would underflow float32
+            grad_to_weight = np.array([float(layer.weight.grad.double().norm() / layer.weight.detach().double().norm())
+                                       for layer in body.linears])
         if clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
@@ -96,7 +110,7 @@ def train_network(depth: int = 20, width: int = 64, activation: str = "sigmoid",
         accuracy = float((model(x_test.to(dev)).argmax(1) == y_test.to(dev)).float().mean())
     settings = dict(depth=depth, width=width, activation=activation, init=init, sigma_w2=sigma_w2,
                     shortcut=shortcut, norm=norm, optimizer=optimizer, lr=lr, steps=steps, clip=clip, seed=seed)
-    return TrainingRun(settings, losses, np.array(rel), accuracy, diverged_at, dev.type, model)
+    return TrainingRun(settings, losses, np.array(rel), accuracy, diverged_at, grad_to_weight, dev.type, model)
 
 
 def plot_training(runs, axes) -> None:
