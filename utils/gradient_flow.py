@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .activations import ACTIVATIONS
-from .blocks import build_network
+from .blocks import Network, build_network
 from .devices import pick_device
 from .explorer import Explorer, checkbox, device_dropdown, dropdown, int_slider, log_slider, register_explorer
 from .figures import register_figure
@@ -57,6 +57,16 @@ class GradientFlow:
         return text + (", shortcut" if s["shortcut"] else "") + (f", {s['norm']}-norm" if s["norm"] != "none" else "")
 
 
+def probe_with_readout(net: Network, width: int, batch: int = 128, seed: int = 0, device="cpu") -> Probe:
+    """Probe ``net`` (input and output ``width`` units) on a (batch, width) Gaussian batch with the loss
+    mean_b(h_L . r), r a fixed random readout of norm about 1; x and r come from a generator seeded seed + 1."""
+    dev = pick_device(device)
+    gen = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(batch, width, generator=gen).to(dev)
+    readout = (torch.randn(width, generator=gen) / math.sqrt(width)).to(dev)
+    return probe_network(net, x, lambda h: (h @ readout).mean())
+
+
 def gradient_flow(depth: int = 30, width: int = 128, activation: str = "sigmoid", init: str = "normal",
                   sigma_w2: float = 1.0, sigma_b2: float = 0.0, shortcut: bool = False, norm: str = "none",
                   batch: int = 128, seed: int = 0, device="auto") -> GradientFlow:
@@ -65,10 +75,7 @@ def gradient_flow(depth: int = 30, width: int = 128, activation: str = "sigmoid"
     dev = pick_device(device)
     net = build_network(depth, width, activation=activation, init=init, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
                         shortcut=shortcut, norm=norm, seed=seed, device=dev)
-    gen = torch.Generator().manual_seed(seed + 1)
-    x = torch.randn(batch, width, generator=gen).to(dev)
-    readout = (torch.randn(width, generator=gen) / math.sqrt(width)).to(dev)
-    probe = probe_network(net, x, lambda h: (h @ readout).mean())
+    probe = probe_with_readout(net, width, batch, seed, dev)
     settings = dict(depth=depth, width=width, activation=activation, init=init, sigma_w2=sigma_w2,
                     sigma_b2=sigma_b2, shortcut=shortcut, norm=norm, batch=batch, seed=seed)
     return GradientFlow(settings, probe, dev.type)
