@@ -62,6 +62,11 @@ def test_tracing_records_one_path_and_disagrees_elsewhere():
         assert any("deprecated" in line for line in result.warnings)
 
 
+def test_torch_export_refuses_the_data_dependent_loop():
+    with pytest.raises(RuntimeError, match="data-dependent"):
+        torch.export.export(FixedHiddenMLP(), (torch.randn(2, 20),))
+
+
 def test_shared_layer_gradient_is_the_sum_of_two_copies():
     result = shared_gradient(width=8, batch=16)
     assert result.max_rel_error < 1e-6
