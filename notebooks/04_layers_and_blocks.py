@@ -39,14 +39,14 @@
 # %%
 # %matplotlib inline
 import inspect
-import io
 
 import numpy as np
 import torch
 from torch import nn
 
-from utils import build_network, new_figure, plot_gradient_flow
-from utils.block_builder import BLOCK_TYPES, block_builder, block_builder_explorer, plot_block_builder
+from utils import build_network, new_figure
+from utils.block_builder import (BLOCK_TYPES, block_builder, block_builder_explorer, plot_block_builder,
+                                 plot_block_types)
 from utils.blocks import Network, PlainBlock, ResidualBlock
 from utils.module_mechanics import (MLP, BufferDemo, DataTrapLinear, FixedHiddenMLP, ListMLP, MySequential,
                                     SharedLayerNet, apply_order, backward_hook_pitfall, count_parameters,
@@ -477,8 +477,11 @@ probe = probe_network(probe_net, xs, lambda h: (h @ readout).mean())
 stds, grads = manual_probe(probe_net, xs, lambda h: (h @ readout).mean())
 err_std = np.max(np.abs(probe.act_std / np.array(stds) - 1))
 err_grad = np.max(np.abs(probe.grad_act_norm / np.array(grads) - 1))
-print("hooks vs manual, max relative difference: activation std",
-      "< 1e-6" if err_std < 1e-6 else f"{err_std:.2g}", "; gradient norm", "< 1e-6" if err_grad < 1e-6 else f"{err_grad:.2g}")
+def small(e):
+    return "< 1e-6" if e < 1e-6 else f"{e:.2g}"
+
+
+print(f"hooks vs manual, max relative difference: activation std {small(err_std)}; gradient norm {small(err_grad)}")
 assert err_std < 1e-6 and err_grad < 1e-6
 
 # %% [markdown]
@@ -539,7 +542,7 @@ for block, build in builds.items():
     print(f"{block:20s} {build.n_parameters:>9,} parameters = {build.formula:28s} "
           f"first/last gradient {build.flow.ratio:.3g} ({build.flow.verdict})")
 fig, axes = new_figure(2)
-plot_gradient_flow([b.flow for b in builds.values()], axes)
+plot_block_types(list(builds.values()), axes)
 ratios = {block: build.flow.ratio for block, build in builds.items()}
 per_layer = np.sqrt(1 / 6)  # ReLU with weight variance 1/(3n): sigma_w^2 / 2 = 1/6 in mean square
 assert 1e-12 < ratios["plain"] < 1e-11 and abs(np.log10(ratios["plain"]) - 29 * np.log10(per_layer)) < 0.5
@@ -557,6 +560,13 @@ assert builds["plain"].n_parameters == builds["residual"].n_parameters == 30 * (
 # inside the block (pre-norm: 2n more numbers per block) or after the addition (post-norm) keeps the signal's scale in
 # check, and the ratio stays within the healthy band. The code structure alone decides which of chapters 1–2's
 # regimes you are in.
+#
+# The explorer below shows one network at a time: its tree, its count and its gradient flow. At its defaults
+# (30 residual blocks of width 64, ReLU) it draws this:
+
+# %%
+fig, axes = new_figure(3)
+plot_block_builder(builds["residual"], axes)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -576,8 +586,8 @@ block_builder_explorer()
 # > introduces the word **block** for such components. The ResNet paper itself (He et al., 2016, Table 1) names the
 # > groups by their layer-name column, **conv2_x, conv3_x, conv4_x, conv5_x** (each a stack of identical "building
 # > blocks", or "bottleneck" blocks for ResNet-50/101/152: 3, 8, 36 and 3 of them in ResNet-152), with downsampling
-# > "performed by conv3_1, conv4_1, and conv5_1". torchvision's implementation (`torchvision/models/resnet.py`) calls the
-# > same four groups **`layer1`–`layer4`**, each an `nn.Sequential` made by `_make_layer`. RegNet (Radosavovic et al.,
+# > "performed by conv3_1, conv4_1, and conv5_1". torchvision's implementation (`torchvision/models/resnet.py`) calls
+# > the same four groups **`layer1`–`layer4`**, each an `nn.Sequential` made by `_make_layer`. RegNet (Radosavovic et al.,
 # > 2020, "Designing Network Design Spaces", §3.2 and Fig. 3) calls them **stages**: "the network body is composed
 # > of a sequence of stages that operate at progressively reduced resolution", and "each stage consists of a
 # > sequence of identical blocks, except the first block which uses stride-two conv". d2l's own ResNet section

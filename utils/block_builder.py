@@ -151,13 +151,22 @@ def block_builder_explorer(block: str = "residual", blocks: int = 30, width: int
                     panel_size=(4.2, 3.4), title="Block builder: the code, its size, its gradient flow")
 
 
+def plot_block_types(results: list[BlockBuild], axes) -> None:
+    """Several builds on chapter 1's two gradient-flow axes, each line labelled by its block type."""
+    plot_gradient_flow([r.flow for r in results], axes)
+    for ax in axes:
+        for line, result in zip(ax.get_lines(), results):
+            line.set_label(result.settings["block"])
+        ax.legend(loc="best")
+
+
 @register_figure("04_layers_and_blocks.png")
 def headline_figure():
     """Chapter 4: 30 blocks of width 64, ReLU, PyTorch's default init: the four block types of the library."""
     from .plotting import new_figure
 
-    results = [block_builder(block, device="cpu").flow for block in list(BLOCK_TYPES)[:4]]
+    results = [block_builder(block, device="cpu") for block in list(BLOCK_TYPES)[:4]]
     fig, axes = new_figure(2)
-    plot_gradient_flow(results, axes)
+    plot_block_types(results, axes)
     fig.suptitle("Same layers, different blocks: 30 blocks of width 64, ReLU, PyTorch's default init")
     return fig
