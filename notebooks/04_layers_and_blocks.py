@@ -62,7 +62,7 @@ from utils.sweep import sweep, sweep_by_loop
 # which sets up the registries described below) and says in `forward` how an input becomes an output.
 # Here is a one-hidden-layer MLP (multilayer perceptron) as a class: 20 inputs, 256 hidden units, 10
 # outputs. We print its source from the book's library, `utils/module_mechanics.py`, rather than a copy,
-# so what you read is what runs.
+# so what you read is what runs. (`count_parameters(m)`, used below, is `sum(p.numel() for p in m.parameters())`.)
 
 # %%
 print(inspect.getsource(MLP))
@@ -84,7 +84,7 @@ assert n_mlp == 20 * 256 + 256 + 256 * 10 + 10 == 7946
 # That is `nn.Module.__setattr__` at work: assigning a module to an attribute (`self.hidden = nn.Linear(...)`)
 # *registers* it as a **child** in an internal dictionary, and `parameters()`, `.to()`, `state_dict()`,
 # `zero_grad()` and printing all walk that tree of children. We call `mlp(x)`, not `mlp.forward(x)`:
-# the call runs `forward` plus any hooks (§8).
+# the call runs `forward` plus any hooks (functions attached to the module, §7).
 #
 # ### A hand-written `Sequential`
 #
@@ -124,8 +124,11 @@ hidden(torch.randn(4, 16)).sum().backward()
 print("yet the hidden layers did get gradients:", hidden.layers[0].weight.grad is not None)
 try:
     torch.optim.SGD(hidden.parameters(), lr=0.1)
+    refused = None
 except ValueError as exc:
-    print("torch.optim.SGD(hidden.parameters()) ->", exc)
+    refused = str(exc)
+print("torch.optim.SGD(hidden.parameters()) ->", refused)
+assert refused == "optimizer got an empty parameter list"
 assert count_parameters(hidden) == 0 and count_parameters(shown) == 3 * (16 * 16 + 16) == 816
 assert hidden.layers[0].weight.grad is not None
 
@@ -207,10 +210,12 @@ for scale, eager, trace, differ in zip(traced.scales, traced.eager, traced.trace
 assert traced.disagree == [False, True]
 assert any(line.startswith("TracerWarning") for line in traced.warnings)
 assert any("deprecated" in line for line in traced.warnings)
+assert all(abs(e) <= 1 for e in traced.eager) and round(traced.traced[1], 1) == -2.8
 
 # %% [markdown]
-# On the example the two agree; on the scaled input the traced module returns a number whose absolute sum is
-# far above 1, something the eager (ordinarily executed) module can never return. The `TracerWarning` says so at
+# On the example the two agree. On the scaled input the traced module returns about $-2.8$, a value the eager
+# (ordinarily executed) module can never return: it halves until the absolute values sum to at most 1, so its
+# output, their sum, is at most 1 in size. The `TracerWarning` says so at
 # trace time, and is easy to miss. In PyTorch 2.13 `torch.jit.trace` itself is deprecated (the
 # `DeprecationWarning` above) in favour of `torch.export` and `torch.compile`. `torch.export` refuses this module
 # outright instead of recording one path: it raises an error at the loop's condition, which depends on a tensor's
@@ -238,9 +243,12 @@ assert [n for n, _ in chimera.named_parameters()][0] == "0.hidden.weight"
 # variance 1 and then applies a learned scale and shift, $2n$ parameters on $n$ units. Block $l$ maps $d_{l-1}$ to
 # $d_l$ units ($d_0$ is the input size, $d_L$ the output size, `width` in between), so its `Linear` has
 # $d_l d_{l-1} + d_l$ parameters; the LayerNorm adds $2d_{l-1}$ ("pre", on the block's input) or $2d_l$ ("post",
-# on its output); a residual block's gain $g$ adds 1 only if it is learned. With input and output `width` $= n$:
+# on its output); a residual block's gain $g$ (the factor on its branch, §7) adds 1 only if it is learned. With
+# input and output `width` $= n$:
 #
-# $$P = L\,\big(n^2 + n + 2n\,[\text{norm}] + [\text{learned gain}]\big).$$
+# $$P = L\,\big(n^2 + n + 2n\,[\text{norm}] + [\text{learned gain}]\big),$$
+#
+# where a bracket $[\cdot]$ is 1 if its condition holds and 0 otherwise.
 #
 # `network_parameter_count` is this formula for any setting. We check it against `sum(p.numel())` over a grid
 # of $3 \cdot 3 \cdot 2 \cdot 3 \cdot 2 \cdot 2 \cdot 2 = 432$ settings:
@@ -279,7 +287,8 @@ print(inspect.getsource(SharedLayerNet))
 # \quad\text{at } W^{(1)} = W^{(2)} = W.$$
 #
 # Autograd does exactly this: every use adds its contribution into the one `.grad`. `shared_gradient` builds the
-# shared network and a two-copy network with the same values and compares:
+# shared network and a two-copy network with the same values, backpropagates the same loss (the sum of the squared
+# outputs on 16 random inputs) through both, and compares:
 
 # %%
 shared = shared_gradient(width=8, batch=16)
@@ -315,7 +324,7 @@ assert list(twice.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
 # loaded through an in-memory file, and one whose two weight entries differ (from an untied model, or edited).
 # Each is loaded with `load_state_dict`, which copies values into the existing tensors, and with
 # `load_state_dict(..., assign=True)`, which replaces the module's tensors by the loaded ones (useful to load into
-# a model created without memory, on the "meta" device).
+# a model created without memory, on the "meta" device). The column `numbers` is `count_parameters` afterwards.
 
 # %%
 ties = tie_after_loading()
@@ -503,11 +512,12 @@ assert "modified inplace" in pitfall["full backward hook error"] and pitfall["te
 #
 # ### Many networks as one computation
 #
-# Chapter 3's phase diagrams probe hundreds of networks. `utils/sweep.py` does not loop over models: it stacks
-# every network's weights into one tensor of shape (seeds, depth, width, width) and runs each layer for all
-# networks as one batched matrix product (`torch.bmm`), with the backward pass written out by the chain rule
-# $\partial L/\partial h_{l-1} = \sigma_w\,W_l^{0\top}(\phi'(z_l) \odot \partial L/\partial h_l)$ (a deliberate choice
-# over `torch.func.vmap`: it keeps memory predictable). `sweep_by_loop` measures the same networks one
+# Chapter 3's phase diagrams probe hundreds of networks. `utils/sweep.py` does not loop over models: it stacks the
+# random weight matrices of every seed into one tensor of shape (seeds, depth, width, width) and runs each layer
+# for all networks as one batched matrix product (`torch.bmm`). Layer $l$'s weights are $\sigma_w W^0_l$: one random
+# matrix $W^0_l$ per seed, scaled by each weight scale $\sigma_w$ (chapter 3). The backward pass is written out
+# by the chain rule, $\partial L/\partial h_{l-1} = \sigma_w\,W_l^{0\top}(\phi'(z_l) \odot \partial L/\partial h_l)$,
+# rather than left to autograd or `torch.func.vmap`. `sweep_by_loop` measures the same networks one
 # `build_network` model at a time with autograd. Both on 3 weight variances x 2 seeds, 20 ReLU layers:
 
 # %%
@@ -530,7 +540,9 @@ assert looped.log10_ratio[0, 0, -1] < -2 and abs(looped.log10_ratio[1, 0, -1]) <
 # (`print(net)`; PyTorch itself folds identical blocks into one line, "(0-29): 30 x ..."), the parameter count with
 # its formula, and chapter 1's gradient-flow plot of exactly that network, built with PyTorch's default
 # initialisation (as you get it from `nn.Linear`) and measured as in chapter 1: a batch of 128 Gaussian inputs,
-# a fixed random linear readout as the loss. The fifth type is the transformer layer of chapter 2
+# a fixed random linear readout as the loss. Its key number is chapter 1's gradient ratio
+# $\|\partial L/\partial h_1\| / \|\partial L/\partial h_L\|$ between the first and the last block, called healthy
+# between 0.1 and 10. The fifth type is the transformer layer of chapter 2
 # (`utils/norm_placement.py`: self-attention and an MLP, each in a pre-norm residual branch; its attention needs
 # the width to be a multiple of its 4 heads). First the four block types of `utils/blocks.py` at the explorer's
 # defaults, 30 blocks of width 64 with ReLU:
@@ -640,7 +652,9 @@ block_builder_explorer()
 #    `nn.MultiheadAttention`'s `in_proj_weight`, `in_proj_bias` and `out_proj`).
 # 5. Build two `Linear(4, 4)` layers that share one weight `Parameter`, save the model's `state_dict`, load it into a
 #    fresh model with `assign=True`, and re-tie the weights. Verify with `count_parameters`.
-# 6. In the explorer, find a width at which a 100-block *residual* ReLU stack overflows. Does pre-norm overflow there?
+# 6. *(predict, then check)* Chapter 2 gives a residual ReLU block's forward variance factor as about
+#    $1 + \sigma_w^2/2$, here $1 + 1/6$. Predict how much the activation spread grows over 100 residual blocks, then
+#    set the explorer to 100 blocks and read the middle panel of its plot. What does a pre-norm block change?
 #
 # ## References
 #
