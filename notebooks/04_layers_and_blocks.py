@@ -558,7 +558,7 @@ plot_block_types(list(builds.values()), axes)
 ratios = {block: build.flow.ratio for block, build in builds.items()}
 per_layer = np.sqrt(1 / 6)  # ReLU with weight variance 1/(3n): sigma_w^2 / 2 = 1/6 in mean square
 assert 1e-12 < ratios["plain"] < 1e-11 and abs(np.log10(ratios["plain"]) - 29 * np.log10(per_layer)) < 0.5
-assert 5 < ratios["residual"] < 30
+assert 5 < ratios["residual"] < 30 and 100 < builds["residual"].flow.probe.act_std[-1] < 1000
 assert 1 < ratios["pre-norm residual"] < 10 and 1 < ratios["post-norm residual"] < 10
 assert builds["plain"].n_parameters == builds["residual"].n_parameters == 30 * (64**2 + 64)
 
@@ -568,7 +568,8 @@ assert builds["plain"].n_parameters == builds["residual"].n_parameters == 30 * (
 # layer multiplies the gradient's length by about $\sqrt{(1/3)/2} = \sqrt{1/6} \approx 0.41$, and
 # $0.41^{29} \approx 5\times10^{-12}$, close to the measured $3.6\times10^{-12}$. Adding the identity path (one line in
 # `forward`, no extra parameters) turns each factor from $J$ into $I + J$ (chapter 2): now the gradient *grows* a
-# little towards the input (about 13× here), because a residual block can never shrink it in mean square. A LayerNorm
+# little towards the input (about 13× here), because a residual block can never shrink it in mean square, while the
+# forward signal's spread grows more than a hundredfold. A LayerNorm
 # inside the block (pre-norm: 2n more numbers per block) or after the addition (post-norm) keeps the signal's scale in
 # check, and the ratio stays within the healthy band. The code structure alone decides which of chapters 1–2's
 # regimes you are in.
@@ -652,9 +653,10 @@ block_builder_explorer()
 #    `nn.MultiheadAttention`'s `in_proj_weight`, `in_proj_bias` and `out_proj`).
 # 5. Build two `Linear(4, 4)` layers that share one weight `Parameter`, save the model's `state_dict`, load it into a
 #    fresh model with `assign=True`, and re-tie the weights. Verify with `count_parameters`.
-# 6. *(predict, then check)* Chapter 2 gives a residual ReLU block's forward variance factor as about
-#    $1 + \sigma_w^2/2$, here $1 + 1/6$. Predict how much the activation spread grows over 100 residual blocks, then
-#    set the explorer to 100 blocks and read the middle panel of its plot. What does a pre-norm block change?
+# 6. *(predict, then check)* In §8 the residual ReLU stack's activation spread grows more than a hundredfold over
+#    30 blocks. Every ReLU branch adds a vector with no negative entries. Predict what happens to the *mean* of
+#    $h_l$ with depth, then check with `block_builder("residual", device="cpu").flow.probe.act_mean`. Does a tanh
+#    branch (which can be negative) grow as fast?
 #
 # ## References
 #
