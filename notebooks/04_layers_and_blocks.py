@@ -28,13 +28,14 @@
 # 6. initialise a network with `apply`, avoid the `.data` trap, and read activations and gradients with hooks;
 # 7. connect chapters 1–2's results to the structure of the code with the block builder explorer.
 #
-# Every number quoted in the text is computed in a cell below and checked by an `assert`.
+# Every number the text quotes from a computation is printed by a cell and checked there by an `assert`;
+# facts quoted from papers (§9) are cited instead.
 #
 # Three words first, in the sense this chapter uses them. A **layer** is one transformation with its own
 # parameters, such as `nn.Linear` ($h \mapsto Wh + b$) or an activation function (no parameters). A **block** is
 # a group of layers that is used as a unit and usually repeated, such as chapter 2's residual block
-# $h \mapsto h + \phi(Wh + b)$. A **model** is the whole network. In PyTorch all three are subclasses of
-# `nn.Module`: a module can contain modules, which can contain modules.
+# $h \mapsto h + \phi(Wh + b)$, $\phi$ the activation function. A **model** is the whole network. In PyTorch all
+# three are subclasses of `nn.Module`: a module can contain modules, which can contain modules.
 
 # %%
 # %matplotlib inline
@@ -45,7 +46,7 @@ import torch
 from torch import nn
 
 from utils import build_network, new_figure
-from utils.block_builder import (BLOCK_TYPES, block_builder, block_builder_explorer, plot_block_builder,
+from utils.block_builder import (BLOCK_TYPES, HEADS, block_builder, block_builder_explorer, plot_block_builder,
                                  plot_block_types)
 from utils.blocks import Network, PlainBlock, ResidualBlock
 from utils.module_mechanics import (MLP, BufferDemo, DataTrapLinear, FixedHiddenMLP, ListMLP, MySequential,
@@ -55,14 +56,20 @@ from utils.module_mechanics import (MLP, BufferDemo, DataTrapLinear, FixedHidden
 from utils.probes import probe_network
 from utils.sweep import sweep, sweep_by_loop
 
+print("PyTorch", torch.__version__.split("+")[0])
+
 # %% [markdown]
+# Some of what follows changes between PyTorch versions; where it matters the text says which version it
+# describes, the one printed above.
+#
 # ## 1. A module is a class with a `forward`
 #
 # A module subclasses `nn.Module`, creates its layers in `__init__` (after calling `super().__init__()`,
 # which sets up the registries described below) and says in `forward` how an input becomes an output.
 # Here is a one-hidden-layer MLP (multilayer perceptron) as a class: 20 inputs, 256 hidden units, 10
 # outputs. We print its source from the book's library, `utils/module_mechanics.py`, rather than a copy,
-# so what you read is what runs. (`count_parameters(m)`, used below, is `sum(p.numel() for p in m.parameters())`.)
+# so what you read is what runs. (There, `F` is `torch.nn.functional`; `count_parameters(m)`, used below, is
+# `sum(p.numel() for p in m.parameters())`.)
 
 # %%
 print(inspect.getsource(MLP))
@@ -81,15 +88,16 @@ assert n_mlp == 20 * 256 + 256 + 256 * 10 + 10 == 7946
 
 # %% [markdown]
 # We never told the module where its parameters are, yet `named_parameters()` lists all four tensors.
-# That is `nn.Module.__setattr__` at work: assigning a module to an attribute (`self.hidden = nn.Linear(...)`)
-# *registers* it as a **child** in an internal dictionary, and `parameters()`, `.to()`, `state_dict()`,
+# That is `nn.Module.__setattr__` at work (the method Python calls for every `self.name = value`): assigning a
+# module to an attribute (`self.hidden = nn.Linear(...)`) *registers* it as a **child** in an internal
+# dictionary, `self._modules`, and `parameters()`, `.to()`, `state_dict()`,
 # `zero_grad()` and printing all walk that tree of children. We call `mlp(x)`, not `mlp.forward(x)`:
 # the call runs `forward` plus any hooks (functions attached to the module, §7).
 #
 # ### A hand-written `Sequential`
 #
 # `nn.Sequential` is such a module whose children are numbered "0", "1", ... and whose `forward` feeds
-# each child's output into the next. Writing it ourselves takes ten lines:
+# each child's output into the next. Writing it ourselves takes two short methods:
 
 # %%
 print(inspect.getsource(MySequential))
@@ -106,7 +114,7 @@ assert torch.equal(mine(x), theirs(x)) and list(mine._modules) == ["0", "1", "2"
 # %% [markdown]
 # Both modules hold the very same layer objects, and both apply them in registration order, so the outputs are
 # equal bit for bit (not merely close): the same floating-point operations in the same order. The registry is a
-# plain Python `dict`, which keeps insertion order (guaranteed since Python 3.7).
+# plain Python `dict`, which remembers the order in which keys were inserted.
 #
 # ### A plain list hides its layers
 #
@@ -118,19 +126,20 @@ assert torch.equal(mine(x), theirs(x)) and list(mine._modules) == ["0", "1", "2"
 print(inspect.getsource(ListMLP))
 
 # %%
-hidden, shown = ListMLP(depth=3, width=16), ListMLP(depth=3, width=16, registered=True)
-print(f"plain list: {count_parameters(hidden)} parameters   ModuleList: {count_parameters(shown)} parameters")
-hidden(torch.randn(4, 16)).sum().backward()
-print("yet the hidden layers did get gradients:", hidden.layers[0].weight.grad is not None)
+in_list, in_module_list = ListMLP(depth=3, width=16), ListMLP(depth=3, width=16, registered=True)
+print(f"plain list: {count_parameters(in_list)} parameters   "
+      f"ModuleList: {count_parameters(in_module_list)} parameters")
+in_list(torch.randn(4, 16)).sum().backward()
+print("yet the listed layers did get gradients:", in_list.layers[0].weight.grad is not None)
 try:
-    torch.optim.SGD(hidden.parameters(), lr=0.1)
+    torch.optim.SGD(in_list.parameters(), lr=0.1)
     refused = None
 except ValueError as exc:
     refused = str(exc)
-print("torch.optim.SGD(hidden.parameters()) ->", refused)
+print("torch.optim.SGD(in_list.parameters()) ->", refused)
 assert refused == "optimizer got an empty parameter list"
-assert count_parameters(hidden) == 0 and count_parameters(shown) == 3 * (16 * 16 + 16) == 816
-assert hidden.layers[0].weight.grad is not None
+assert count_parameters(in_list) == 0 and count_parameters(in_module_list) == 3 * (16 * 16 + 16) == 816
+assert in_list.layers[0].weight.grad is not None
 
 # %% [markdown]
 # The forward and backward passes work either way: gradients are computed by *autograd* (PyTorch's automatic
@@ -165,10 +174,11 @@ assert all(p is not block.rand_weight for p in block.parameters())
 #
 # ### Parameters, buffers and plain attributes
 #
-# A **buffer** is a tensor registered with `register_buffer`: not trained, but part of the module. BatchNorm's
-# running mean is one; so is `ResidualBlock`'s branch gain when it is fixed (§7). `BufferDemo` has one of each
-# kind next to a `Linear`; converting the module to float64 shows which ones `.to()` moves (moving to a GPU works
-# the same way), and `state_dict` shows which ones are saved:
+# A **buffer** is a tensor registered with `register_buffer`: not trained, but part of the module. The running
+# mean that a BatchNorm layer (`nn.BatchNorm1d`, a normalisation layer) keeps of its inputs is one; so is
+# `ResidualBlock`'s branch gain when it is fixed (§7). `BufferDemo` has one of each kind next to a `Linear`;
+# converting the module to float64 shows which ones `.to()` moves (moving to a GPU works the same way), and
+# `state_dict` shows which ones are saved:
 
 # %%
 print(inspect.getsource(BufferDemo))
@@ -190,37 +200,58 @@ assert list(demo.state_dict()) == ["saved", "linear.weight", "linear.bias"]
 # | buffer, `persistent=False` | no | no | yes | no |
 # | plain tensor attribute | no | no | **no** | no |
 #
-# A plain tensor attribute is the bug: on a GPU, `forward` would multiply a GPU tensor by a CPU tensor and fail.
-# `FixedHiddenMLP`'s $R$ should have been a buffer.
+# A plain tensor attribute is the bug. Move `FixedHiddenMLP` to float64 (or to a GPU) and its `Linear` goes along,
+# but $R$ stays behind, so `forward` multiplies two tensors that do not match:
+
+# %%
+moved = FixedHiddenMLP(width=20, seed=0).to(torch.float64)
+try:
+    moved(torch.randn(2, 20, dtype=torch.float64))
+    failure = None
+except RuntimeError as exc:
+    failure = str(exc)
+print("forward after .to(float64) ->", failure)
+assert failure is not None and "same dtype" in failure
+
+# %% [markdown]
+# On a GPU the message names two devices instead of two dtypes. `FixedHiddenMLP`'s $R$ should have been a buffer.
 #
 # ### What tracing does with the loop
 #
 # *Tracing* turns a module into a graph of tensor operations by running it once on an example input and recording
 # what happens (`torch.jit.trace`; deployment tools use such graphs). Python control flow is not a tensor
-# operation: the trace records whatever path the example took. Our block halved its output some number of times
-# for the example input; the trace halves that many times for every input. Run both on the example input and on
-# the same input scaled by 100. The warnings raised while tracing are caught and listed (category and first line):
+# operation: the trace records whatever path the example took. Our block's loop halved its output some number
+# of times for the example input; the trace halves exactly that many times for every input. `trace_disagreement`
+# traces the block on one example input, then runs the ordinary module and the trace on the example and on the
+# example scaled by 100, and counts how often the ordinary module's loop halves for each. The warnings raised
+# while tracing are caught and listed (category and first line):
 
 # %%
 traced = trace_disagreement(scales=(1.0, 100.0))
 for line in traced.warnings:
     print(line)
-for scale, eager, trace, differ in zip(traced.scales, traced.eager, traced.traced, traced.disagree):
-    print(f"input x {scale:g}: eager {eager:+.4f}   traced {trace:+.4f}   {'DISAGREE' if differ else 'agree'}")
-assert traced.disagree == [False, True]
+for scale, k, eager, trace, differ in zip(traced.scales, traced.halvings, traced.eager, traced.traced,
+                                         traced.disagree):
+    print(f"input x {scale:g}: eager {eager:+.4f} after {k} halvings   traced {trace:+.4f}   "
+          f"{'DISAGREE' if differ else 'agree'}")
+extra = traced.halvings[1] - traced.halvings[0]
+print(f"traced / eager on the scaled input: {traced.traced[1] / traced.eager[1]:.1f} = 2^{extra}")
+assert traced.disagree == [False, True] and traced.halvings == [5, 11]
+assert abs(traced.traced[1] / traced.eager[1] - 2**extra) < 1e-3
 assert any(line.startswith("TracerWarning") for line in traced.warnings)
 assert any("deprecated" in line for line in traced.warnings)
 assert all(abs(e) <= 1 for e in traced.eager) and round(traced.traced[1], 1) == -2.8
 
 # %% [markdown]
-# On the example the two agree. On the scaled input the traced module returns about $-2.8$, a value the eager
-# (ordinarily executed) module can never return: it halves until the absolute values sum to at most 1, so its
-# output, their sum, is at most 1 in size. The `TracerWarning` says so at
-# trace time, and is easy to miss. In PyTorch 2.13 `torch.jit.trace` itself is deprecated (the
-# `DeprecationWarning` above) in favour of `torch.export` and `torch.compile`. `torch.export` refuses this module
-# outright instead of recording one path: it raises an error at the loop's condition, which depends on a tensor's
-# value (the book's tests check this). Either way, a loop whose length depends on the data cannot be captured by
-# recording one run.
+# On the example the two agree. The scaled input needs 11 halvings, but the trace stops after the example's 5,
+# so it returns $2^6 = 64$ times the right answer: about $-2.8$, a value the *eager* module (the ordinary one,
+# running its Python line by line) can never return: it halves until the absolute values sum to at most 1, so its
+# output, their sum, is at most 1 in size. The `TracerWarning` says so at trace time, and is easy to miss.
+# In PyTorch 2.13 `torch.jit.trace` itself is deprecated (the `DeprecationWarning` above; the `trace_method`
+# one comes from inside `trace`) in favour of `torch.export` and `torch.compile`. Try
+# `torch.export.export(block, (torch.randn(2, 20),))` yourself: it refuses this module outright instead of
+# recording one path, with a long error that ends at the loop's condition, a Python `bool` that depends on a
+# tensor's value. Either way, a loop whose length depends on the data cannot be captured by recording one run.
 #
 # ## 3. Nesting, and counting parameters
 #
@@ -246,11 +277,12 @@ assert [n for n, _ in chimera.named_parameters()][0] == "0.hidden.weight"
 # on its output); a residual block's gain $g$ (the factor on its branch, §7) adds 1 only if it is learned. With
 # input and output `width` $= n$:
 #
-# $$P = L\,\big(n^2 + n + 2n\,[\text{norm}] + [\text{learned gain}]\big),$$
+# $$P = L\,\big(n^2 + n + 2n\,[\text{norm}] + [\text{residual, gain learned}]\big),$$
 #
 # where a bracket $[\cdot]$ is 1 if its condition holds and 0 otherwise.
 #
-# `network_parameter_count` is this formula for any setting. We check it against `sum(p.numel())` over a grid
+# `network_parameter_count` is this count for any setting, including input and output sizes other than `width`
+# (then it adds up the blocks one by one). We check it against `count_parameters` on real networks over a grid
 # of $3 \cdot 3 \cdot 2 \cdot 3 \cdot 2 \cdot 2 \cdot 2 = 432$ settings:
 
 # %%
@@ -318,13 +350,16 @@ assert list(twice.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
 # %% [markdown]
 # `parameters()` counts the shared tensors once (so an optimiser updates them once); `state_dict()` lists them
 # under both names. That raises a question worth measuring rather than guessing: when a saved `state_dict` is
-# loaded back, does the sharing (the *tie*) survive? `tie_after_loading` tries two kinds of sharing — one module
-# under two names (as above), and one weight `Parameter` assigned to two different modules (as in language models
-# that tie their input embedding to their output layer) — with two kinds of `state_dict`: the model's own, saved and
-# loaded through an in-memory file, and one whose two weight entries differ (from an untied model, or edited).
-# Each is loaded with `load_state_dict`, which copies values into the existing tensors, and with
-# `load_state_dict(..., assign=True)`, which replaces the module's tensors by the loaded ones (useful to load into
-# a model created without memory, on the "meta" device). The column `numbers` is `count_parameters` afterwards.
+# loaded back, does the sharing (the *tie*) survive? `tie_after_loading` tries two kinds of sharing between two
+# `Linear(3, 3)` attributes `a` and `b` — one module under two names (`b` *is* `a`, as above: 12 numbers), and one
+# weight `Parameter` assigned to two different modules (`b.weight = a.weight`, biases separate: 9 + 3 + 3 = 15
+# numbers; language models tie their input embedding to their output layer this way) — with two kinds of
+# `state_dict`: the model's own, saved and loaded through an in-memory file, and one whose two weight entries
+# differ (from an untied model, or edited). Each is loaded with `load_state_dict`, which copies values into the
+# existing tensors, and with `load_state_dict(..., assign=True)`, which replaces the module's tensors by the loaded
+# ones (used to load into a model whose tensors were never allocated, to save memory). The column `numbers` is
+# `count_parameters` afterwards; `weights hold` says which saved entry `a.weight` and `b.weight` hold: `both`
+# (the entries were equal), `b.weight` (both hold that one), or `each its own`.
 
 # %%
 ties = tie_after_loading()
@@ -335,11 +370,12 @@ by_key = {(r.sharing, r.source, r.method): r for r in ties}
 assert all(r.tied for r in ties if r.sharing == "one module, two names")
 assert all(r.tied == (r.method == "load_state_dict") for r in ties if r.sharing == "one weight, two modules")
 assert all(r.n_parameters == 24 for r in ties if not r.tied)
+assert all(r.n_parameters == (12 if r.sharing == "one module, two names" else 15) for r in ties if r.tied)
 assert by_key[("one weight, two modules", "entries differ", "load_state_dict")].value == "b.weight"
 assert by_key[("one weight, two modules", "entries differ", "assign=True")].value == "each its own"
 
 # %% [markdown]
-# What we found, in PyTorch 2.13:
+# What we found, in PyTorch 2.13 (the first cell printed the version):
 #
 # * Plain `load_state_dict` keeps every tie: it copies values *into* the existing tensors. If the two entries
 #   differ, both copies land in the same tensor and the **last one wins, silently** (`b.weight` here).
@@ -363,8 +399,9 @@ assert "blocks.0.gain" in small.state_dict() and "blocks.0.gain" not in dict(sma
 # %% [markdown]
 # `blocks.0.gain` is the residual branch gain $g$: a buffer (saved, not trained). Saving a network means saving
 # this dictionary (`torch.save(net.state_dict(), file)`) and loading means building the same architecture and
-# calling `load_state_dict`. `round_trip` does this through an in-memory file, into a copy whose parameters were
-# first overwritten with fresh random numbers:
+# calling `load_state_dict`. `round_trip` does this through an in-memory file (its helper `_saved` is
+# `torch.save` into a `BytesIO` buffer, then `torch.load` back), into a copy whose parameters were first overwritten
+# with fresh random numbers:
 
 # %%
 print(inspect.getsource(round_trip))
@@ -402,30 +439,36 @@ assert order == ["0.0", "0.1", "0", "1", ""]
 # %% [markdown]
 # Children first, then their parent, the whole network last (a *post-order* walk). For initialisation the order
 # rarely matters, as long as `fn` only touches the module it is given. Chapter 3's schemes live in
-# `utils/initializers.py` as `init_linear(layer, scheme)`; here they are applied to an ordinary
+# `utils/initializers.py` as `init_linear(layer, scheme, sigma_w2)`. `init_with_apply` applies one to an ordinary
 # `nn.Sequential(Linear(512, 256), ReLU, Linear(256, 256), ReLU, Linear(256, 64))` with
-# `net.apply(lambda m: init_linear(m, scheme) if isinstance(m, nn.Linear) else None)`, and each weight matrix's
-# variance is measured against the law (for `he` the law is $2/n_{in}$, for `default`, PyTorch's own, $1/(3n_{in})$;
-# chapter 3 derives them):
+# `net.apply(lambda m: init_linear(m, scheme, sigma_w2=2.0) if isinstance(m, nn.Linear) else None)` (the `if`
+# skips the ReLUs and the containers) and measures each weight matrix's variance against its law from chapter 3:
+# `default` (PyTorch's own) $1/(3n_{in})$, `lecun` $1/n_{in}$, `xavier_uniform` $2/(n_{in} + n_{out})$, and `he`
+# and `orthogonal` (a random orthogonal matrix, scaled) $\sigma_w^2/n_{in} = 2/n_{in}$:
 
 # %%
 checks = [init_with_apply(scheme, sizes=(512, 256, 256, 64))
           for scheme in ("default", "lecun", "xavier_uniform", "he", "orthogonal")]
-lines = []
 for check in checks:
     cells = "  ".join(f"{m:.3g} ({p:.3g})" for m, p in zip(check.measured, check.predicted))
-    lines.append(f"{check.scheme:15s} measured (law): {cells}   worst {check.max_rel_error:.1%}")
-print("\n".join(lines))
-assert all(check.max_rel_error < 0.05 for check in checks)
+    print(f"{check.scheme:15s} measured (law): {cells}   worst {check.max_rel_error:.1%}")
+sampling = np.sqrt(2 / (256 * 64))  # relative spread of a variance estimated from N Gaussian numbers: sqrt(2/N)
+print(f"sampling error of a variance over 256*64 = 16,384 Gaussian numbers: {sampling:.1%}")
+assert all(check.max_rel_error < 0.05 for check in checks) and round(sampling, 2) == 0.01
+assert max(check.max_rel_error for check in checks) < 0.01 and checks[-1].max_rel_error < 5e-4
 
 # %% [markdown]
-# Every measured variance is within 5% of its law (the sampling error of a variance over $n_{in} n_{out} \ge 16{,}384$
-# numbers is about 1%).
+# Every measured variance is within 5% of its law; in fact within about 1%, the sampling error of a variance
+# estimated from the $n_{in} n_{out} \ge 16{,}384$ numbers of one matrix. The `orthogonal` line shows 0.0%: all
+# rows of a (scaled) orthogonal matrix have the same fixed length, so the sum of its squared entries is set, not
+# sampled.
 #
 # ### The `.data` trap
 #
 # Old tutorials read or write `weight.data` to get at a parameter's values without autograd noticing. Inside
-# `forward` that is a trap: the result no longer depends on the parameter as far as autograd knows.
+# `forward` that is a trap: the result no longer depends on the parameter as far as autograd knows. `data_trap`
+# builds `nn.Sequential(Linear(4, 4), last)` twice from the same random numbers, once with `last` a
+# `DataTrapLinear(4, 1)` and once with an ordinary `Linear(4, 1)`, and backpropagates the same loss through both:
 
 # %%
 print(inspect.getsource(DataTrapLinear))
@@ -443,8 +486,9 @@ assert trap.trap_last is None and trap.fix_last is not None and torch.equal(trap
 #
 # ## 7. The book's library, opened
 #
-# Everything in chapters 1–3 ran on a few short classes in `utils/blocks.py`. Here they are, read from the
-# installed module.
+# Everything in chapters 1–3 ran on three short classes in `utils/blocks.py`. Here they are, read from the
+# installed module (`check_choice` and `check_number` only reject bad arguments with a clear message;
+# `get_activation(name).make_module()` returns the activation as a module, such as `nn.ReLU()`).
 
 # %%
 for obj in (PlainBlock, ResidualBlock, Network):
@@ -468,11 +512,17 @@ print(inspect.getsource(build_network))
 # module, its inputs and its output; `register_forward_hook` returns a handle that removes it. A **tensor hook**
 # (`tensor.register_hook(fn)`) runs during the backward pass with the gradient of the loss with respect to that
 # tensor. `utils/probes.py` combines the two: a forward hook on every block records $h_l$ and registers a tensor
-# hook on it, which records $\partial L/\partial h_l$. Here is the function (a long one; the hooks are the inner
-# functions `on_block` and `on_grad`):
+# hook on it, which records $\partial L/\partial h_l$. Here are the lines of `probe_network` that do this: the two
+# hooks, and the loop that attaches them, runs the network forward and backward once, and removes them again.
+# (The rest of the function, left out, is bookkeeping: `_float64` copies a tensor to float64 on the CPU,
+# `_finite_stats` turns it into its mean, standard deviation and histogram, and a third hook, `on_activation`,
+# records the fraction of inactive units.)
 
 # %%
-print(inspect.getsource(probe_network))
+source = inspect.getsource(probe_network)
+hooks = source[source.index("    def on_block"):source.index("    def on_activation")]
+attach = source[source.index("    for i, block"):source.index("    grad_w")]
+print(hooks + "    ...\n\n" + attach)
 
 # %% [markdown]
 # Do the hooks read the right numbers? Without any hooks, we can keep every block's output, ask autograd to keep
@@ -486,39 +536,40 @@ probe = probe_network(probe_net, xs, lambda h: (h @ readout).mean())
 stds, grads = manual_probe(probe_net, xs, lambda h: (h @ readout).mean())
 err_std = np.max(np.abs(probe.act_std / np.array(stds) - 1))
 err_grad = np.max(np.abs(probe.grad_act_norm / np.array(grads) - 1))
-def small(e):
-    return "< 1e-6" if e < 1e-6 else f"{e:.2g}"
-
-
-print(f"hooks vs manual, max relative difference: activation std {small(err_std)}; gradient norm {small(err_grad)}")
+print("hooks vs manual, max relative difference below 1e-6:",
+      f"activation std {err_std < 1e-6}, gradient norm {err_grad < 1e-6}")
 assert err_std < 1e-6 and err_grad < 1e-6
 
 # %% [markdown]
 # Why a tensor hook rather than PyTorch's **full backward hook** (`register_full_backward_hook`), which hands over a
 # module's output gradient directly? Because a full backward hook wraps the module's output, and a following
 # in-place operation (such as `nn.ReLU(inplace=True)`, which overwrites its input to save memory) then fails.
-# `backward_hook_pitfall` reads the gradient of a `Linear` followed by an in-place ReLU both ways:
+# `backward_hook_pitfall` reads the gradient $\partial L/\partial z$ at the output $z$ of a `Linear` followed by an
+# in-place ReLU, with $L$ the sum of the ReLU's outputs, both ways, and compares the reading with the answer
+# worked out by hand ($\partial L/\partial z = 1$ where $z > 0$, else 0):
 
 # %%
 pitfall = backward_hook_pitfall()
 print("full backward hook:", pitfall["full backward hook error"])
-print("forward hook + tensor hook reads the right gradient:", pitfall["tensor hook correct"])
+print("forward hook + tensor hook reads the hand-worked gradient:", pitfall["tensor hook correct"])
 assert "modified inplace" in pitfall["full backward hook error"] and pitfall["tensor hook correct"]
 
 # %% [markdown]
-# (One more pitfall, visible in `backward_hook_pitfall`'s source: a forward hook that *returns* something replaces
-# the module's output with it. `z.register_hook(...)` returns a handle, so `lambda m, i, z: z.register_hook(f)`
-# would silently make the handle the output. Hooks should return `None`.)
+# (One more pitfall: a forward hook that *returns* something replaces the module's output with it.
+# `z.register_hook(...)` returns a handle, so `lambda m, i, z: z.register_hook(f)` would silently make the
+# handle the output. Hooks should return `None`.)
 #
 # ### Many networks as one computation
 #
-# Chapter 3's phase diagrams probe hundreds of networks. `utils/sweep.py` does not loop over models: it stacks the
-# random weight matrices of every seed into one tensor of shape (seeds, depth, width, width) and runs each layer
-# for all networks as one batched matrix product (`torch.bmm`). Layer $l$'s weights are $\sigma_w W^0_l$: one random
-# matrix $W^0_l$ per seed, scaled by each weight scale $\sigma_w$ (chapter 3). The backward pass is written out
-# by the chain rule, $\partial L/\partial h_{l-1} = \sigma_w\,W_l^{0\top}(\phi'(z_l) \odot \partial L/\partial h_l)$,
-# rather than left to autograd or `torch.func.vmap`. `sweep_by_loop` measures the same networks one
-# `build_network` model at a time with autograd. Both on 3 weight variances x 2 seeds, 20 ReLU layers:
+# Chapter 3's phase diagrams probe hundreds of networks. `utils/sweep.py` does not build them as modules at all: it
+# stacks the random weight matrices of every network (one per random seed) into one tensor of shape
+# (seeds, depth, width, width) and runs each layer for all networks as one batched matrix product (`torch.bmm`).
+# Layer $l$'s weights are $\sigma_w W^0_l$: one random matrix $W^0_l$ per seed, scaled by each weight scale
+# $\sigma_w$ (chapter 3). Without modules there is nothing for hooks to attach to, so the backward pass is written
+# out by the chain rule, $\partial L/\partial h_{l-1} = \sigma_w\,W_l^{0\top}(\phi'(z_l) \odot \partial L/\partial h_l)$,
+# where $z_l$ is the value layer $l$ feeds to its activation $\phi$ and $\odot$ multiplies entry by entry.
+# `sweep_by_loop` measures the same networks the slow way, one `build_network` model at a time with autograd. Both
+# on 3 weight variances x 2 seeds, 20 ReLU layers:
 
 # %%
 settings = dict(activation="relu", sigma_w2=(1.0, 2.0, 4.0), depth=20, width=32, seeds=2, batch=16, device="cpu")
@@ -542,13 +593,13 @@ assert looped.log10_ratio[0, 0, -1] < -2 and abs(looped.log10_ratio[1, 0, -1]) <
 # initialisation (as you get it from `nn.Linear`) and measured as in chapter 1: a batch of 128 Gaussian inputs,
 # a fixed random linear readout as the loss. Its key number is chapter 1's gradient ratio
 # $\|\partial L/\partial h_1\| / \|\partial L/\partial h_L\|$ between the first and the last block, called healthy
-# between 0.1 and 10. The fifth type is the transformer layer of chapter 2
-# (`utils/norm_placement.py`: self-attention and an MLP, each in a pre-norm residual branch; its attention needs
-# the width to be a multiple of its 4 heads). First the four block types of `utils/blocks.py` at the explorer's
-# defaults, 30 blocks of width 64 with ReLU:
+# between 0.1 and 10 (chapter 1's green band). The fifth type is the transformer layer of chapter 2
+# (`utils/norm_placement.py`: self-attention and an MLP, each in a pre-norm residual branch; its attention splits
+# the width over `HEADS` = 4 attention heads, so the width must be a multiple of 4). First the four block types of
+# `utils/blocks.py` at the explorer's defaults, 30 blocks of width 64 with ReLU:
 
 # %%
-builds = {block: block_builder(block, blocks=30, width=64, activation="relu", device="cpu")
+builds = {block: block_builder(block, blocks=30, width=64, activation="relu", batch=128, device="cpu")
           for block in list(BLOCK_TYPES)[:4]}
 for block, build in builds.items():
     print(f"{block:20s} {build.n_parameters:>9,} parameters = {build.formula:28s} "
@@ -557,22 +608,30 @@ fig, axes = new_figure(2)
 plot_block_types(list(builds.values()), axes)
 ratios = {block: build.flow.ratio for block, build in builds.items()}
 per_layer = np.sqrt(1 / 6)  # ReLU with weight variance 1/(3n): sigma_w^2 / 2 = 1/6 in mean square
-assert 1e-12 < ratios["plain"] < 1e-11 and abs(np.log10(ratios["plain"]) - 29 * np.log10(per_layer)) < 0.5
-assert 5 < ratios["residual"] < 30 and 100 < builds["residual"].flow.probe.act_std[-1] < 1000
+spread = builds["residual"].flow.probe.act_std
+print(f"per layer sqrt(1/6) = {per_layer:.2f}; 29 layers: {per_layer**29:.0e}; "
+      f"residual activation spread, block 30 / block 1: {spread[-1] / spread[0]:.0f}")
+assert round(per_layer, 2) == 0.41 and f"{per_layer**29:.0e}" == "5e-12" and f"{ratios['plain']:.1e}" == "3.6e-12"
+assert round(-np.log10(ratios["plain"])) == 11 and abs(np.log10(ratios["plain"]) - 29 * np.log10(per_layer)) < 0.5
+assert round(ratios["residual"]) == 13 and ratios["residual"] > 10 and spread[-1] / spread[0] > 100
 assert 1 < ratios["pre-norm residual"] < 10 and 1 < ratios["post-norm residual"] < 10
-assert builds["plain"].n_parameters == builds["residual"].n_parameters == 30 * (64**2 + 64)
+assert builds["plain"].n_parameters == builds["residual"].n_parameters == 30 * (64**2 + 64) and HEADS == 4
 
 # %% [markdown]
-# The same layers, arranged differently. The plain stack loses about eleven decades of gradient over 30 layers:
-# chapter 3's finding that PyTorch's default weight variance, $1/(3n)$, is far below ReLU's neutral $2/n$: each
-# layer multiplies the gradient's length by about $\sqrt{(1/3)/2} = \sqrt{1/6} \approx 0.41$, and
-# $0.41^{29} \approx 5\times10^{-12}$, close to the measured $3.6\times10^{-12}$. Adding the identity path (one line in
-# `forward`, no extra parameters) turns each factor from $J$ into $I + J$ (chapter 2): now the gradient *grows* a
-# little towards the input (about 13× here), because a residual block can never shrink it in mean square, while the
-# forward signal's spread grows more than a hundredfold. A LayerNorm
-# inside the block (pre-norm: 2n more numbers per block) or after the addition (post-norm) keeps the signal's scale in
-# check, and the ratio stays within the healthy band. The code structure alone decides which of chapters 1–2's
-# regimes you are in.
+# The same layers, arranged differently. The plain stack loses about eleven decades (powers of ten) of gradient
+# over 30 layers: chapter 3's finding that PyTorch's default weight variance, $1/(3n)$, is far below ReLU's neutral
+# $2/n$. Each layer multiplies the gradient's length by about $\sqrt{(1/3)/2} = \sqrt{1/6} \approx 0.41$, and
+# $0.41^{29} \approx 5\times10^{-12}$, close to the measured $3.6\times10^{-12}$. (Its forward spread, left, levels
+# off instead of vanishing: PyTorch's default biases add fresh signal in every layer, chapter 3 §2. Nothing adds
+# to the gradient on the way back.)
+#
+# Adding the identity path (one line in `forward`, no extra parameters) turns each layer's factor from $J$ into
+# $I + J$ (chapter 2). Now nothing vanishes: in mean square a residual block can never shrink the gradient, so it
+# *grows* towards the input instead, about 13× here. That is just outside the band, so the verdict reads
+# "exploding", though it is mild next to the forward signal, whose spread grows more than a hundredfold. A
+# LayerNorm inside the block (pre-norm: $2n$ more numbers per block) or after the addition (post-norm) keeps the
+# signal's scale in check, and the ratio stays within the healthy band. With the initialisation fixed, the way the
+# code arranges the same layers decides which of chapters 1–2's regimes you are in.
 #
 # The explorer below shows one network at a time: its tree, its count and its gradient flow. At its defaults
 # (30 residual blocks of width 64, ReLU) it draws this:
@@ -592,54 +651,51 @@ block_builder_explorer()
 #
 # ## 9. Common claims, checked
 #
-# > **"The repeated parts of ResNet-152 are called layer groups."** Readers meet this in notes on d2l's
-# > "Layers and Modules" section. *Partly true, as informal description; not a term.* The d2l text says ResNet-152's
-# > hundreds of layers "consist of repeating patterns of *groups of layers*" (Zhang et al., *Dive into Deep Learning*,
-# > §6.1 "Layers and Modules"; the Chinese edition, §5.1 "层和块", renders this as 层组, "layer group"), and then
-# > introduces the word **block** for such components. The ResNet paper itself (He et al., 2016, Table 1) names the
-# > groups by their layer-name column, **conv2_x, conv3_x, conv4_x, conv5_x** (each a stack of identical "building
-# > blocks", or "bottleneck" blocks for ResNet-50/101/152: 3, 8, 36 and 3 of them in ResNet-152), with downsampling
-# > "performed by conv3_1, conv4_1, and conv5_1". torchvision's implementation (`torchvision/models/resnet.py`) calls
-# > the same four groups **`layer1`–`layer4`**, each an `nn.Sequential` made by `_make_layer`. RegNet (Radosavovic et al.,
-# > 2020, "Designing Network Design Spaces", §3.2 and Fig. 3) calls them **stages**: "the network body is composed
-# > of a sequence of stages that operate at progressively reduced resolution", and "each stage consists of a
-# > sequence of identical blocks, except the first block which uses stride-two conv". d2l's own ResNet section
-# > (§8.6) calls them "modules made up of residual blocks"; its AnyNet/RegNet section (§8.8) follows RegNet and
-# > builds the body from `stage1`, `stage2`, ... with a `stage` method. "Stage" is the field-standard word;
-# > "layer group" is a translation of d2l's informal phrase, not a name anyone gives these parts.
+# > **"The repeated parts of ResNet-152 are called layer groups."** You may meet this phrase in notes on d2l's
+# > "Layers and Modules" section. *An informal description, not a term.* d2l says ResNet-152's hundreds of layers
+# > "consist of repeating patterns of *groups of layers*" (Zhang et al., *Dive into Deep Learning*, §6.1; the
+# > Chinese edition, §5.1 "层和块", renders this as 层组, "layer group") and then introduces the word **block**
+# > for such components. The groups themselves have names. The ResNet paper (He et al., 2016, Table 1) calls them
+# > **conv2_x** to **conv5_x** (in ResNet-152, stacks of 3, 8, 36 and 3 identical "bottleneck" blocks);
+# > torchvision's `torchvision/models/resnet.py` calls them **`layer1`–`layer4`**, each an `nn.Sequential`; RegNet
+# > (Radosavovic et al., 2020, §3.2) and d2l's own §8.8 call them **stages**: "each stage consists of a sequence of
+# > identical blocks, except the first block which uses stride-two conv". "Stage" is the field-standard word.
 #
 # > **"Residual modules solved the vanishing/exploding-gradient problem of deep networks."** *Misleading as
 # > history.* The ResNet paper says the vanishing/exploding-gradient problem "has been largely addressed by
-# > normalized initialization and intermediate normalization layers", and about its deep *plain* baselines, trained
-# > with batch normalisation: "We argue that this optimization difficulty is unlikely to be caused by vanishing
-# > gradients" (He et al., 2016, §1 and §4.1). What residual connections fixed was the *degradation* problem: deeper
-# > plain networks training worse. Without normalisation, this chapter's explorer shows both sides: shortcuts rescue a
-# > vanishing stack, and unnormalised residual ReLU stacks drift towards exploding (§8; chapter 2 measures it).
+# > normalized initialization and intermediate normalization layers", and about its deep *plain* baselines (no
+# > shortcuts), trained with batch normalisation: "We argue that this optimization difficulty is unlikely to be
+# > caused by vanishing gradients" (He et al., 2016, §1 and §4.1). What residual connections fixed was the
+# > *degradation* problem: deeper plain networks training worse. Without normalisation, this chapter's explorer
+# > shows both sides: shortcuts rescue a vanishing stack, and unnormalised residual ReLU stacks drift towards
+# > exploding (§8; chapter 2 measures it).
 #
 # > **"Blocks take care of parameter initialisation and backpropagation."** *Half true.* `nn.Module` registers
 # > parameters, and built-in layers initialise their own in `reset_parameters`. Backpropagation is autograd's: §1
 # > showed gradients reaching layers hidden in a plain list, which `nn.Module` does not even know about.
 #
 # > **"`Sequential` stores its children in an `OrderedDict` (`_modules`)."** *Outdated.* In PyTorch 2.13,
-# > `_modules` is a plain `dict` (§1 printed its type); it keeps insertion order because every Python dict does.
+# > `_modules` is a plain `dict` (§1 printed its type); it keeps insertion order because every Python dict does
+# > (guaranteed since Python 3.7).
 #
 # ## What we saw
 #
 # * `nn.Module` is one abstraction for layers, blocks and models. Assigning a module or `Parameter` to an attribute
 #   registers it; everything else (`parameters()`, `.to()`, `state_dict`, printing) walks that registry. A plain list
 #   hides layers from all of it, though autograd still backpropagates through them.
-# * Parameters are trained and saved; buffers are saved (unless `persistent=False`) and moved; plain tensor
-#   attributes are neither — a bug waiting for the first GPU.
-# * Python control flow in `forward` runs eagerly; tracing records one path and silently disagrees on other inputs
-#   (with a warning), and `torch.jit.trace` is deprecated in PyTorch 2.13.
+# * Parameters are trained, moved and saved; buffers are moved and saved (unless `persistent=False`); plain tensor
+#   attributes are neither moved nor saved — a bug waiting for the first GPU (or `.to(float64)`).
+# * Python control flow in `forward` runs eagerly; tracing records one path (here: 5 halvings) and disagrees on
+#   other inputs with only a warning, and `torch.jit.trace` is deprecated in PyTorch 2.13.
 # * A layer used twice gets the sum of both uses' gradients. `parameters()` counts it once, `state_dict` lists it
 #   twice; `load_state_dict` keeps ties (the last entry wins), `assign=True` breaks ties between modules that share a
 #   `Parameter`.
 # * A `state_dict` holds live tensors: copy for a snapshot. `apply` visits children before parents. Reading
 #   `weight.data` in `forward` silently cuts that weight out of training.
-# * The book's library is four small classes and a builder; its parameter count is $L(n^2 + n + 2n[\text{norm}])$;
-#   its probes are forward hooks plus tensor hooks, equal to a manual backward pass. The same layers as a plain
-#   stack vanish; as residual blocks they grow; with a LayerNorm they stay healthy.
+# * The book's library is three small classes and a builder; its parameter count is
+#   $L(n^2 + n + 2n[\text{norm}] + [\text{residual, gain learned}])$; its probes are forward hooks plus tensor hooks,
+#   equal to a manual backward pass. The same layers as a plain stack vanish; as residual blocks they grow; with a
+#   LayerNorm they stay healthy.
 #
 # ## Exercises
 #
@@ -647,10 +703,13 @@ block_builder_explorer()
 #    change for it? Check with `.to(torch.float64)` and `state_dict()`.
 # 2. Write `ParallelBlock(a, b)` whose `forward` returns `torch.cat([a(x), b(x)], dim=-1)`. Predict its parameter
 #    count for two `Linear(16, 8)` layers, then count.
-# 3. *(predict, then check)* In `trace_disagreement`, which scales between 0.01 and 100 give a traced output equal to
-#    the eager one? Relate the answer to the number of halvings.
-# 4. Extend `network_parameter_count` to the transformer block (check $12n^2 + 13n$ per layer by counting
-#    `nn.MultiheadAttention`'s `in_proj_weight`, `in_proj_bias` and `out_proj`).
+# 3. *(predict, then check)* Which scales between 0.01 and 100 give a traced output equal to the eager one? Pass
+#    your own `scales` to `trace_disagreement` (the trace is always recorded on the unscaled example, which takes
+#    5 halvings) and compare them with its `halvings`.
+# 4. The transformer block has $12n^2 + 13n$ parameters per layer. Derive it: its attention holds
+#    `nn.MultiheadAttention`'s `in_proj_weight` ($3n \times n$), `in_proj_bias` and `out_proj` (a `Linear(n, n)`);
+#    its MLP is `Linear(n, 4n)`, activation, `Linear(4n, n)`; and it has two LayerNorms. Check with
+#    `block_builder("transformer (pre-norm)", blocks=1, width=8, device="cpu").n_parameters`.
 # 5. Build two `Linear(4, 4)` layers that share one weight `Parameter`, save the model's `state_dict`, load it into a
 #    fresh model with `assign=True`, and re-tie the weights. Verify with `count_parameters`.
 # 6. *(predict, then check)* In §8 the residual ReLU stack's activation spread grows more than a hundredfold over
@@ -661,7 +720,7 @@ block_builder_explorer()
 # ## References
 #
 # * A. Zhang, Z. C. Lipton, M. Li, A. J. Smola, *Dive into Deep Learning*, §6.1 "Layers and Modules" (Chinese
-#   edition §5.1 "层和块"), §8.6 "Residual Networks (ResNet)", §8.8 "Designing Convolution Network Architectures".
+#   edition §5.1 "层和块"), §8.8 "Designing Convolution Network Architectures".
 # * K. He, X. Zhang, S. Ren, J. Sun (2016), Deep residual learning for image recognition, *CVPR* (Table 1, §4.1).
 # * I. Radosavovic, R. P. Kosaraju, R. Girshick, K. He, P. Dollár (2020), Designing network design spaces, *CVPR*.
 # * torchvision, `torchvision/models/resnet.py` (`ResNet._make_layer`, `layer1`–`layer4`).

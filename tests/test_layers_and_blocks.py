@@ -56,6 +56,10 @@ def test_tracing_records_one_path_and_disagrees_elsewhere():
     assert result.disagree == [False, True]
     assert abs(result.eager[1]) <= 20  # eager: halved until sum |x| <= 1, over 20 units
     assert abs(result.traced[1]) > abs(result.eager[1])
+    # the trace repeats the example's halvings: traced = eager * 2**(halvings here - halvings of the example)
+    for eager, traced, k in zip(result.eager, result.traced, result.halvings):
+        assert math.isclose(traced, eager * 2.0 ** (k - result.halvings[0]), rel_tol=1e-5)
+    assert result.halvings[1] > result.halvings[0]
     categories = {line.split(":")[0] for line in result.warnings}
     assert "TracerWarning" in categories
     if torch.__version__ >= "2.9":

@@ -118,11 +118,21 @@ class TraceResult:
     scales: list[float]       # each input is scale x (the example input)
     eager: list[float]
     traced: list[float]
+    halvings: list[int]       # how often the eager loop halved for each input (the trace repeats the example's)
     warnings: list[str]       # "Category: first line" of each distinct warning raised while tracing
 
     @property
     def disagree(self) -> list[bool]:
         return [abs(e - t) > 1e-6 * max(1.0, abs(e)) for e, t in zip(self.eager, self.traced)]
+
+
+def _halvings(module: FixedHiddenMLP, x: torch.Tensor) -> int:
+    """How many times ``module``'s loop halves on input ``x`` (its forward up to the loop, then the loop)."""
+    y = module.linear(F.relu(module.linear(x) @ module.rand_weight + 1))
+    count = 0
+    while y.abs().sum() > 1:
+        y, count = y / 2, count + 1
+    return count
 
 
 def trace_disagreement(scales=(1.0, 100.0), width: int = 20, seed: int = 0) -> TraceResult:
@@ -143,7 +153,8 @@ def trace_disagreement(scales=(1.0, 100.0), width: int = 20, seed: int = 0) -> T
     with torch.no_grad():
         eager = [float(module(s * x)) for s in scales]
         traced_out = [float(traced(s * x)) for s in scales]
-    return TraceResult(list(scales), eager, traced_out, seen)
+        halvings = [_halvings(module, s * x) for s in scales]
+    return TraceResult(list(scales), eager, traced_out, halvings, seen)
 
 
 class SharedLayerNet(nn.Module):
