@@ -56,6 +56,15 @@ def test_the_pair_check_catches_a_stale_or_missing_twin(tmp_path):
     assert "missing" in pair_problem(source)
 
 
+def test_the_pair_check_catches_changed_nbgrader_metadata(tmp_path):
+    source = tmp_path / "task.py"
+    source.write_text('# %% nbgrader={"grade": true, "grade_id": "t_test", "points": 1}\nassert True\n')
+    jupytext.write(jupytext.read(source), source.with_suffix(".ipynb"))
+    assert pair_problem(source) is None
+    source.write_text('# %% nbgrader={"grade": true, "grade_id": "t_test", "points": 2}\nassert True\n')
+    assert "differ" in pair_problem(source)
+
+
 @pytest.mark.parametrize("twin", TWINS + ASSIGNMENT_TWINS, ids=lambda p: p.name)
 def test_each_ipynb_has_a_source(twin):
     assert twin.with_suffix(".py").exists(), f"{twin.name} has no .py source"
