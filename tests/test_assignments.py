@@ -168,7 +168,7 @@ def graded(course):
         logs[assignment] += feedback.stdout + feedback.stderr
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "autograde_times.txt").write_text("".join(
-        f"{a}: {len(plan[a])} notebooks autograded in {times[a]:.0f} s\n"
+        f"{a}: {len(list((course / 'submitted').glob('*/' + a)))} submissions autograded in {times[a]:.0f} s\n"
         for a in ASSIGNMENTS))
     return dict(course=course, plan=plan, logs=logs)
 
