@@ -7,7 +7,6 @@ code (`nbgrader validate` exits 0 even when tests fail). The autograde wall time
 written to test-artifacts/assignments/autograde_times.txt (speed is not asserted: see docs/teaching.md).
 """
 
-import json
 import os
 import shutil
 import subprocess
@@ -66,7 +65,7 @@ def solved(source: str) -> str:
 # ---- the course, generated once ------------------------------------------------------------------------
 
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONWARNINGS="ignore")
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     return subprocess.run([str(BIN / "nbgrader"), *args], cwd=course, env=env, capture_output=True, text=True,
                           timeout=900)
 
