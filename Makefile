@@ -6,12 +6,15 @@ STAMP := $(VENV)/.installed
 LAB_ARGS ?=
 # `make notebooks NB=notebooks/02_shortcut_connections.py` re-executes one chapter only.
 NB ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
+# One nbgrader assignment per folder notebooks/assignments/source/chNN/ (a .py source + its notebook).
+COURSE := notebooks/assignments
+ASSIGNMENTS := $(sort $(notdir $(wildcard $(COURSE)/source/ch[0-9][0-9])))
 
-.PHONY: lab test test-browser notebooks figures bench lock clean
+.PHONY: lab test test-browser notebooks assignments figures bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,teach]"
 	touch $(STAMP)
 
 lab: $(STAMP)  ## start JupyterLab on the book
@@ -31,6 +34,20 @@ notebooks: $(STAMP)  ## re-sync every .ipynb from its .py source (keeping cell i
 			--ExecutePreprocessor.store_widget_state=False --ExecutePreprocessor.record_timing=False \
 			--ExecutePreprocessor.timeout=300 "$${nb%.py}.ipynb" || exit 1; \
 	done
+
+# nbgrader reads nbgrader_config.py from the current directory and runs `alembic` from PATH: hence cd and PATH.
+assignments: $(STAMP)  ## sync each assignment's notebook from its .py, generate release/, autograde + feedback demo
+	@for a in $(ASSIGNMENTS); do \
+		$(BIN)/jupytext --update --to ipynb $(COURSE)/source/$$a/*.py || exit 1; \
+	done
+	cd $(COURSE) && export PATH="$(CURDIR)/$(BIN):$$PATH" && for a in $(ASSIGNMENTS); do \
+		nbgrader generate_assignment $$a --force || exit 1; \
+		rm -rf submitted/demo_student/$$a && mkdir -p submitted/demo_student && \
+		cp -r source/$$a submitted/demo_student/$$a && rm -f submitted/demo_student/$$a/*.py && \
+		nbgrader autograde $$a --student demo_student --force && \
+		nbgrader generate_feedback $$a --student demo_student --force || exit 1; \
+	done
+	@echo "student versions: $(COURSE)/release/; feedback example (the solution, graded): $(COURSE)/feedback/demo_student/"
 
 figures: $(STAMP)  ## regenerate figures/*.png
 	$(BIN)/python -c 'from utils.figures import main; main()'

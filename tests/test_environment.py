@@ -63,8 +63,17 @@ def test_binder_pins_are_the_lock_and_fit_the_ranges():
 def test_every_dependency_is_pinned_and_torch_is_the_cpu_release():
     pins = _constraints()
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    for req in data["project"]["dependencies"] + data["project"]["optional-dependencies"]["dev"]:
+    extras = data["project"]["optional-dependencies"]
+    for req in data["project"]["dependencies"] + [r for reqs in extras.values() for r in reqs]:
         name = Requirement(req).name.lower()
         assert name in pins, f"{name} is not pinned in constraints.txt"
         assert pins[name] in Requirement(req).specifier, f"{name}=={pins[name]} is outside {req}"
     assert pins["torch"] == "2.13.0"
+
+
+def test_make_installs_the_teach_extra_so_that_make_test_autogrades():
+    """`teach` (nbgrader) is what tests/test_assignments.py needs; pip-only, so not in the conda files."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert [Requirement(r).name for r in extras["teach"]] == ["nbgrader"]
+    assert _constraints()["nbgrader"] == "0.9.6", "0.9.4's lab extension breaks on JupyterLab >= 4.3"
+    assert '-e ".[dev,teach]"' in (ROOT / "Makefile").read_text()

@@ -1,5 +1,7 @@
-"""Notebook hygiene: every .py has its executed .ipynb twin with the same cells, and the stored
-outputs hold no errors and no machine paths. (Strict re-execution is nbval's job: see pyproject.)"""
+"""Notebook hygiene: every .py has its .ipynb twin with the same cells (and the same nbgrader metadata);
+the chapters' stored outputs hold no errors and no machine paths, the assignments' sources hold no outputs.
+(Strict re-execution of the chapters is nbval's job: see pyproject; the assignments are run by
+tests/test_assignments.py.)"""
 
 import json
 import re
@@ -10,14 +12,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-SOURCES = sorted(p for p in NOTEBOOKS.rglob("*.py") if ".ipynb_checkpoints" not in p.parts)
-TWINS = sorted(p for p in NOTEBOOKS.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+# nbgrader's sources, stored unexecuted; the course folder's generated folders (release/, ...) are not pairs
+ASSIGNMENTS = NOTEBOOKS / "assignments" / "source"
+ASSIGNMENT_SOURCES = sorted(ASSIGNMENTS.glob("*/*.py"))
+ASSIGNMENT_TWINS = sorted(ASSIGNMENTS.glob("*/*.ipynb"))
+SOURCES = sorted(NOTEBOOKS.glob("*.py")) + ASSIGNMENT_SOURCES
+TWINS = sorted(NOTEBOOKS.glob("*.ipynb"))
 CHAPTERS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 MACHINE_PATH = re.compile(r"(/root/|/home/\w+/|/tmp/|/work/|/Users/\w+/|[A-Z]:\\\\Users|site-packages)")
 
 
 def _cells(notebook):
-    return [(cell.cell_type, cell.source.strip()) for cell in notebook.cells]
+    return [(cell.cell_type, cell.source.strip(), cell.metadata.get("nbgrader")) for cell in notebook.cells]
 
 
 def pair_problem(source: Path) -> str | None:
@@ -50,7 +56,16 @@ def test_the_pair_check_catches_a_stale_or_missing_twin(tmp_path):
     assert "missing" in pair_problem(source)
 
 
-@pytest.mark.parametrize("twin", TWINS, ids=lambda p: p.name)
+def test_the_pair_check_catches_changed_nbgrader_metadata(tmp_path):
+    source = tmp_path / "task.py"
+    source.write_text('# %% nbgrader={"grade": true, "grade_id": "t_test", "points": 1}\nassert True\n')
+    jupytext.write(jupytext.read(source), source.with_suffix(".ipynb"))
+    assert pair_problem(source) is None
+    source.write_text('# %% nbgrader={"grade": true, "grade_id": "t_test", "points": 2}\nassert True\n')
+    assert "differ" in pair_problem(source)
+
+
+@pytest.mark.parametrize("twin", TWINS + ASSIGNMENT_TWINS, ids=lambda p: p.name)
 def test_each_ipynb_has_a_source(twin):
     assert twin.with_suffix(".py").exists(), f"{twin.name} has no .py source"
 
@@ -67,6 +82,13 @@ def test_stored_outputs_are_executed_clean_and_portable(twin):
     assert not stderr, f"stored stderr output (a warning?): {''.join(stderr[0]['text'])[:200]}"
     match = MACHINE_PATH.search(text)
     assert not match, f"machine-specific path in stored outputs: {match.group(0)!r}"
+
+
+@pytest.mark.parametrize("twin", ASSIGNMENT_TWINS, ids=lambda p: p.name)
+def test_assignment_sources_are_stored_without_outputs(twin):
+    """nbgrader clears outputs when it releases; stored ones would only be a second copy of the solution's."""
+    cells = json.loads(twin.read_text())["cells"]
+    assert not any(c.get("outputs") or c.get("execution_count") for c in cells if c["cell_type"] == "code")
 
 
 @pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.name)
