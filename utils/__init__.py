@@ -3,7 +3,7 @@
 Importing ``utils`` imports every chapter module, so ``EXPLORERS`` lists every explorer.
 """
 
-from . import diagnostics, finite_width, initialization, jacobian_spectrum, matrix_products, norm_placement, phase_diagram, residual_scaling, shortcuts, training  # noqa: F401,E501  (registers their explorers)
+from . import activation_masks, dead_units, diagnostics, digits, finite_width, initialization, jacobian_spectrum, matrix_products, norm_placement, phase_diagram, pruning, residual_scaling, shortcuts, speed_checks, training  # noqa: F401,E501  (registers their explorers)
 from .activations import ACTIVATIONS, get_activation
 from .blocks import NORMS, Network, PlainBlock, ResidualBlock, build_network
 from .devices import available_devices, pick_device, seed_everything
