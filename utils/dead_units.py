@@ -5,7 +5,7 @@ it is dead, and only a change in the layer below can revive it. ``dead_units`` t
 with one optimizer and learning rate for a fixed budget of steps, then probes it on the whole
 training set (``probes.probe_network``): a unit is dead when it is active (slope at least 5% of the
 activation's peak slope, the probe's convention) on none of the 1,348 training images. For ReLU and
-leaky ReLU that means z < 0 on every input; for GELU, z below about -0.68 (where its slope falls
+leaky ReLU that means z < 0 on every input; for GELU, z below about -0.63 (where its slope falls
 under 5% of its peak, 0.056) on every input. Leaky ReLU and GELU units so counted still receive a
 small gradient; ReLU units receive none.
 
