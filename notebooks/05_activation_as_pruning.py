@@ -493,7 +493,9 @@ acc = {m: dict(zip(AMOUNTS, c)) for m, c in curves.items()}
 l1, glob = acc["l1_unstructured"], acc["global_unstructured"]
 assert round(100 * (l1[0.0] - l1[0.7]), 1) == 1.3 and round(100 * (l1[0.0] - acc["random_unstructured"][0.5])) == 15
 assert glob[0.8] > l1[0.8] and glob[0.85] > l1[0.85] and glob[0.9] < l1[0.9] and glob[0.95] > l1[0.95]
-assert acc["ln_structured"][0.5] < 0.9
+ln = acc["ln_structured"]
+assert round(100 * ln[0.5], 1) == 88.6 and round(100 * l1[0.5], 1) == 97.8
+assert all(ln[a] > acc["random_unstructured"][a] for a in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9))
 assert all(acc["l1_unstructured"][a] > acc["random_unstructured"][a] for a in AMOUNTS[1:])
 assert acc["activation_topk"][0.2] == acc["l1_unstructured"][0.0] and acc["activation_topk"][0.9] > 0.84
 
@@ -503,8 +505,9 @@ assert acc["activation_topk"][0.2] == acc["l1_unstructured"][0.0] and acc["activ
 # * **Global and per-layer L1 trade places.** Global is ahead at 80–85% (93.8% against 90.6% at 85%), behind at
 #   90% (79.7% against 84.6%), ahead again at 95%. Taking more from the layer that can spare it helps until
 #   that layer, too, runs short; on a network this small neither is reliably better.
-# * **Structured pruning is the most expensive** per weight removed: whole units go, and with them every
-#   path through them.
+# * **Whole units cost more than single weights.** L2-structured pruning falls far below L1 unstructured
+#   (88.6% against 97.8% at 50%): whole units go, and with them every path through them. Chosen by their norm,
+#   they still cost less than single weights chosen at random, from 50% to 90%.
 # * **Activation top-k** does nothing at 20%: the ReLU has already zeroed about 30% of each layer for a
 #   typical input, so keeping the top 80% keeps every nonzero. Beyond that it holds up like L1 weight
 #   pruning (85.7% at 90%) although no weight was touched: a per-input mask with 13 units left per layer
