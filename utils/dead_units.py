@@ -21,7 +21,7 @@ import numpy as np
 import torch.nn.functional as F
 
 from .devices import pick_device
-from .digits import accuracy, digits_mlp, digits_split, train_steps, working_dtype
+from .digits import accuracy, digits_mlp, digits_split, one_thread, train_steps, working_dtype
 from .explorer import Explorer, device_dropdown, dropdown, log_slider, register_explorer
 from .plotting import COLORS, layer_colors
 from .probes import probe_network
@@ -54,6 +54,7 @@ class DeadUnits:
         return bool(np.isnan(self.losses).any())
 
 
+@one_thread()
 def dead_units(activation: str = "relu", optimizer: str = "sgd", lr: float = 0.1, steps: int = BUDGET_STEPS,
                seed: int = 0, device="cpu") -> DeadUnits:
     """Train the 64-128-128-10 digits net (``digits.train_steps``) and count its dead units.
@@ -117,7 +118,7 @@ def plot_dead_units(result: DeadUnits, axes) -> None:
                  title="how often each unit is on")
     ax_units.legend(loc="upper left")
     ax_loss.plot(np.arange(1, len(result.losses) + 1), result.losses, color="#333333")
-    ax_loss.set(xlabel="step", ylabel="training loss", yscale="log", title="learning curve")
+    ax_loss.set(xlabel="step", ylabel="training loss (cross-entropy)", title="learning curve")
 
 
 @register_explorer("ch5 dead units")

@@ -60,7 +60,8 @@ def digits_mlp(hidden: int = 128, depth: int = 2, activation: str = "relu", seed
 
 @contextmanager
 def one_thread() -> Iterator[None]:
-    """Run torch on one CPU thread inside the block. A 128-unit layer is too small to share out:
+    """Run torch on one CPU thread inside the block (or, as ``@one_thread()``, the decorated function).
+    A 128-unit layer is too small to share out:
     extra threads only wait on each other, badly so on a busy machine (float64 results are the
     same either way)."""
     before = torch.get_num_threads()
@@ -77,12 +78,14 @@ def working_dtype(device: torch.device) -> torch.dtype:
 
 
 @torch.no_grad()
+@one_thread()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Fraction of rows of ``x`` whose highest class score is the label ``y`` (0..1)."""
     w = next(model.parameters())
     return float((model(x.to(w.device, w.dtype)).argmax(1) == y.to(w.device)).double().mean())
 
 
+@one_thread()
 def train_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, optimizer: str = "adam",
                 lr: float = 1e-3, batch: int = 64, seed: int = 0) -> np.ndarray:
     """Train ``model`` in place for ``steps`` minibatch steps of cross-entropy; return the loss per step
@@ -99,16 +102,15 @@ def train_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, 
     gen = torch.Generator().manual_seed(seed + 1)
     losses = np.full(steps, np.nan)
     model.train()
-    with one_thread():
-        for step in range(steps):
-            idx = torch.randint(len(x), (batch,), generator=gen).to(device)
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-            if not torch.isfinite(loss):
-                break
-            losses[step] = loss.item()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    for step in range(steps):
+        idx = torch.randint(len(x), (batch,), generator=gen).to(device)
+        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+        if not torch.isfinite(loss):
+            break
+        losses[step] = loss.item()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
     return losses
 
 

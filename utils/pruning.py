@@ -139,6 +139,7 @@ def prune_copy(model: nn.Sequential, method: str, amount, seed: int = 0) -> nn.S
 
 
 @lru_cache(maxsize=64)
+@one_thread()
 def sparsity_curve(method: str, fine_tune_steps: int = 0, seed: int = 0) -> np.ndarray:
     """Test accuracy (0..1) of the reference net pruned by ``method`` at each of ``AMOUNTS``, after
     ``fine_tune_steps`` steps of fine-tuning with the mask kept; on the CPU (float64), cached."""
@@ -147,11 +148,10 @@ def sparsity_curve(method: str, fine_tune_steps: int = 0, seed: int = 0) -> np.n
     base = trained_digits_net(seed).model
     x, y, x_test, y_test = digits_split()
     accs = []
-    with one_thread():
-        for amount in AMOUNTS:
-            net = prune_copy(base, method, amount, seed)
-            train_steps(net, x, y, fine_tune_steps, "adam", FINE_TUNE_LR, seed=seed)
-            accs.append(accuracy(net.eval(), x_test, y_test))
+    for amount in AMOUNTS:
+        net = prune_copy(base, method, amount, seed)
+        train_steps(net, x, y, fine_tune_steps, "adam", FINE_TUNE_LR, seed=seed)
+        accs.append(accuracy(net.eval(), x_test, y_test))
     return np.array(accs)
 
 
@@ -170,6 +170,7 @@ class PruningResult:
     device: str
 
 
+@one_thread()
 def pruning_experiment(method: str = "l1_unstructured", amount: float = 0.9, fine_tune_steps: int = 0,
                        seed: int = 0, device="auto") -> PruningResult:
     """Prune a copy of the reference net by ``method`` and ``amount`` (see ``prune_copy``), fine-tune
