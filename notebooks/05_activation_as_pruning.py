@@ -577,14 +577,16 @@ for s, d, c, o in zip(mm.sparsities, mm.dense_us, mm.csr_us, mm.coo_us):
     print(f"{s:6.0%} {d:9.0f} {c:9.0f} {o:9.0f}")
 
 # %% [markdown]
-# > The dense product takes the same time at every sparsity (up to the machine's noise). The sparse formats start
+# > The dense kernel does the same $1024 \times 1024 \times 64$ multiply-adds at every sparsity, so its time does
+# > not depend on the zeros; what differences you see between its rows are the machine's noise (run the cell
+# > again and they move; on a shared machine they can be large). The sparse formats start
 # > far slower and become competitive only when most entries are zero, around 90% and beyond. ReLU's 30–50%
 # > zeros, which moreover change with every input, buy nothing on a dense kernel; getting a speed-up needs
 # > very high, fixed sparsity or hardware built for it (for example NVIDIA's 2:4 structured sparsity).
 #
 # > **"GELU costs more to compute than ReLU, but on modern hardware the difference is small."** Both halves,
-# > measured: the activation alone on a $256 \times 4096$ tensor, and a whole layer $\phi(x W^\top + b)$ from 1024
-# > inputs to 4096 units.
+# > measured: the activation alone on a $128 \times 2048$ tensor, and a whole layer $\phi(x W^\top + b)$ from 512
+# > inputs to 2048 units.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -597,7 +599,7 @@ print(f"gelu / relu: alone x{act_t.alone_us['gelu'] / act_t.alone_us['relu']:.1f
 
 # %% [markdown]
 # > Alone, GELU costs several times what ReLU does (an `erf` per element against a comparison). Inside a layer
-# > the matrix multiply does 1024 multiply-adds per output against one activation, and the difference shrinks
+# > the matrix multiply does 512 multiply-adds per output against one activation, and the difference shrinks
 # > to a small fraction of the layer's time, comparable to this machine's run-to-run noise. That is why the
 # > cost rarely decides the choice.
 #
