@@ -46,7 +46,7 @@ from utils import get_activation, new_figure, probe_network
 from utils.activation_masks import activation_masks, active_set_overlap, gelu_facts
 from utils.dead_units import SWEEP_LRS, dead_unit_sweep, dead_units_explorer, plot_dead_sweep
 from utils.diagnostics import plot_activation_shapes
-from utils.digits import accuracy, digits_mlp, digits_split, train_digits, train_steps
+from utils.digits import digits_mlp, digits_split, train_digits
 from utils.pruning import (AMOUNTS, PRUNING_METHODS, MagnitudeThreshold, check_amount, plot_sparsity_curves,
                            prune_copy, pruning_explorer, sparsity_curve, state_dict_bytes)
 from utils.speed_checks import activation_timings, matmul_timings

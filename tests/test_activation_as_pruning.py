@@ -1,6 +1,7 @@
 """Chapter 5: ReLU masks, per-unit death, GELU identities, torch.nn.utils.prune mechanics, pruning
 experiments on the digits net, the dead-unit experiment and both explorers."""
 
+import copy
 import math
 import warnings
 
@@ -14,7 +15,7 @@ from torch import nn
 from utils import build_network, probe_network
 from utils.activation_masks import activation_masks, active_set_overlap, gelu_facts, jaccard_matrix
 from utils.dead_units import dead_units, dead_units_explorer
-from utils.digits import accuracy, digits_mlp, digits_split, train_digits, train_steps
+from utils.digits import digits_mlp, digits_split, train_digits, train_steps
 from utils.pruning import (AMOUNTS, PRUNING_METHODS, MagnitudeThreshold, check_amount, prune_copy, prune_layer,
                            pruning_experiment, pruning_explorer, sparsity_curve, state_dict_bytes, weight_sparsity)
 from utils.speed_checks import activation_timings, matmul_timings
@@ -169,8 +170,6 @@ def test_iterative_pruning_compounds_on_what_remains():
 
 def test_every_method_prunes_what_it_says(small_run):
     base = small_run.model[0].blocks[0].linear
-    import copy
-
     for method, amount in (("l1_unstructured", 0.3), ("random_unstructured", 0.3)):
         layer = prune_layer(copy.deepcopy(base), method, amount)
         assert int((layer.weight == 0).sum()) == round(0.3 * 128 * 64)
