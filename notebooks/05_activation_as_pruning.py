@@ -155,7 +155,14 @@ blank_pixels = int((x_train.max(0).values == 0).sum())
 live = [a[a > 0] for a in probes["after training"].unit_active]
 print(f"pixels that are 0 in every training image: {blank_pixels}; median activity of a live trained unit: "
       + ", ".join(f"{np.median(a):.0%}" for a in live))
+extremes = {name: [float(np.mean((a < 0.05) | (a > 0.95))) for a in probe.unit_active] for name, probe in probes.items()}
+print("units on for under 5% or over 95% of the images: "
+      + "; ".join(f"{name} {', '.join(f'{v:.0%}' for v in e)}" for name, e in extremes.items()))
 dead_counts = {name: [round(d * 128) for d in probe.frac_dead] for name, probe in probes.items()}
+on_mean_image = untrained[0].blocks[0].linear(x_train.double().mean(0)).detach().numpy()
+corr = np.corrcoef(on_mean_image, probes["at initialisation"].unit_active[0])[0, 1]
+print(f"at initialisation, layer 1: correlation of a unit's activity with its pre-activation on the mean image {corr:.2f}")
+assert min(extremes["at initialisation"]) > 0.25 and corr > 0.9
 assert dead_counts == {"at initialisation": [2, 4], "after training": [15, 10]} and blank_pixels == 4
 assert all(0.75 < np.median(a) < 0.85 for a in live)
 
@@ -164,7 +171,13 @@ assert all(0.75 < np.median(a) < 0.85 for a in live)
 # 4 of the 64 pixels are blank in every training image, and the others are strongly correlated, so a
 # unit's input varies less than the Gaussian picture suggests). After training the *pairs* are 30% zeros,
 # but 15 of layer 1's 128 units (11.7%) and 10 of layer 2's (7.8%) are dead. The rest of the zeros are spread
-# over the live units; the median live unit is on for about 80% of the images. Dead units are the exact case where a ReLU *is* pruning: they can be cut out of
+# over the live units; the median live unit is on for about 80% of the images.
+#
+# The histograms show more. At initialisation the 50% is not "every unit on for half of the images": it is
+# U-shaped, with about a third of the units on for almost every image or for almost none. Every pixel is
+# non-negative and digits resemble each other, so a unit's pre-activation varies around its value on the
+# *average* digit; where that value is far from zero, the unit is on (or off) for nearly every image (the
+# correlation between the two is 0.95 in layer 1). Training moves the live units to the middle-upper range and leaves a group of dead ones at 0. Dead units are the exact case where a ReLU *is* pruning: they can be cut out of
 # the network without changing a single output. §4 shows how fast they multiply at large learning rates.
 #
 # ### Which units are on: same digit, different digit
@@ -213,6 +226,7 @@ fig, axes = new_figure(2)
 plot_activation_shapes(["relu", "leaky_relu", "gelu", "gelu_tanh", "silu"], axes)
 for ax in axes:
     ax.set_xlim(-4, 3)
+axes[0].set_ylim(-0.5, 3)
 facts = gelu_facts()
 for x, est, exact, se in zip(facts.mc_points, facts.mc_estimate, facts.mc_exact, facts.mc_stderr):
     print(f"x = {x:4.1f}: mean of x*m over 10^6 draws {est:8.4f}, x*Phi(x) {exact:8.4f} "
@@ -220,12 +234,16 @@ for x, est, exact, se in zip(facts.mc_points, facts.mc_estimate, facts.mc_exact,
 print(f"tanh approximation: largest error {facts.tanh_max_error:.2e} at x = ±{facts.tanh_error_at:.2f}")
 print(f"x*sigmoid(1.702 x): largest error {facts.sigmoid_max_error:.4f} at x = ±{facts.sigmoid_error_at:.2f}")
 print(f"the dip: minimum {facts.dip_value:.4f} at x = {facts.dip_at:.4f}")
+grid = torch.linspace(-5, 0, 500_001, dtype=torch.float64)
+silu_min = int(F.silu(grid).argmin())
+print(f"SiLU's dip: minimum {float(F.silu(grid[silu_min])):.4f} at x = {float(grid[silu_min]):.3f}")
 
 # %%
 assert np.all(np.abs(facts.mc_estimate - facts.mc_exact) < 4 * facts.mc_stderr)
 assert round(facts.tanh_max_error, 5) == 0.00047 and round(facts.tanh_error_at, 2) == 2.70
 assert round(facts.sigmoid_max_error, 3) == 0.020 and round(facts.sigmoid_error_at, 2) == 2.27
 assert round(facts.dip_value, 4) == -0.1700 and round(facts.dip_at, 4) == -0.7518
+assert round(float(F.silu(grid[silu_min])), 4) == -0.2785 and round(float(grid[silu_min]), 3) == -1.278
 
 # %% [markdown]
 # * **The gate.** A million Bernoulli draws per point reproduce $x\,\Phi(x)$ within a few standard errors at
@@ -235,7 +253,8 @@ assert round(facts.dip_value, 4) == -0.1700 and round(facts.dip_at, 4) == -0.751
 #   $x = \pm 2.70$. The cruder $x\,\sigma(1.702x)$ is off by up to 0.020 (at $\pm 2.27$).
 # * **The dip.** GELU is not monotone: it falls to $-0.1700$ at $x = -0.7518$ (where $\Phi(x) + x\,\varphi(x) = 0$) and
 #   rises back towards 0. For $x < -0.75$ its slope is *negative*, a small reversed gradient. So GELU is never
-#   exactly zero except at $x = 0$: none of its outputs is pruned, only shrunk.
+#   exactly zero except at $x = 0$: none of its outputs is pruned, only shrunk. SiLU dips deeper, to $-0.2785$ at
+#   $x = -1.278$.
 #
 # ## 4. Dead ReLUs and the learning rate
 #
