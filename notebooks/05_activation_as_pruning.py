@@ -56,7 +56,7 @@ from utils.speed_checks import activation_timings, matmul_timings
 #
 # `sklearn.datasets.load_digits` reads 1,797 grey-scale images of handwritten digits, 8×8 pixels with values
 # 0 to 16, from a file installed with scikit-learn (nothing is downloaded). We scale the pixels to [0, 1],
-# flatten each image to 64 numbers and hold out a quarter of the images, chosen by a seeded permutation,
+# flatten each image to 64 numbers and hold out a quarter of the images, chosen by a fixed random permutation,
 # as the test set.
 #
 # The network is the plainest one there is. In PyTorch:
