@@ -95,7 +95,8 @@ def prune_layer(layer: nn.Linear, method: str, amount) -> nn.Linear:
     global generator. Raises ValueError for an unknown method or an amount that does not fit.
     """
     check_choice("pruning method", method, LAYER_METHODS)
-    size = layer.weight.shape[0] if method.endswith("_structured") and "un" not in method else layer.weight.numel()
+    structured = method in ("ln_structured", "random_structured")
+    size = layer.weight.shape[0] if structured else layer.weight.numel()
     LAYER_METHODS[method](layer, check_amount(amount, size))
     return layer
 
