@@ -253,6 +253,28 @@ assert 1e-5 < relus[0].probe.act_std[-1] / relus[0].probe.act_std[0] < 4e-5 and 
 # * With $\sigma_w^2 = 1$ the ReLU net's activations shrink by $\sqrt{1/2}$ per layer: by layer 30 their
 #   spread is about $2\times10^{-5}$ of layer 1's ($(1/2)^{14.5} = 4.3\times10^{-5}$ in mean square).
 #
+# **One number, two stories.** A flat fraction of one half can mean every unit off for half of the inputs,
+# or half of the units off for *every* input. Units of the second kind are *dead*: they pass nothing and get
+# no gradient. The probe also records each unit's active fraction over the batch (`unit_active`) and the
+# fraction of units active on no input (`frac_dead`). Compare the He net with the same net given large random
+# biases, $\sigma_b^2 = 50$, so that many units get a bias too negative for any input to overcome:
+
+# %%
+biased = gradient_flow(depth=30, activation="relu", sigma_w2=2.0, sigma_b2=50.0, seed=1)
+for r in (relus[1], biased):
+    print(f"sigma_b2 = {r.settings['sigma_b2']:2.0f}, layers 1, 15, 30: flat "
+          + ", ".join(f"{r.probe.frac_inactive[i]:.2f}" for i in (0, 14, 29))
+          + "; dead " + ", ".join(f"{r.probe.frac_dead[i]:.2f}" for i in (0, 14, 29)))
+assert abs(biased.probe.frac_inactive[0] - relus[1].probe.frac_inactive[0]) < 0.05
+assert relus[1].probe.frac_dead[0] == 0 and 0.25 < biased.probe.frac_dead[0] < 0.35
+assert 0.35 < relus[1].probe.frac_dead[-1] < 0.5
+
+# %% [markdown]
+# In layer 1 both nets have about half of their (input, unit) pairs flat, but in the biased net about 30% of
+# the units are dead, against none in the He net. Deeper down even the He net has dead units: by layer 30 some
+# 40% are off for all 128 inputs, because the inputs have become alike (the middle panel above), so a unit is
+# on for all of them or for none. Chapter 5 uses this measure on a trained network.
+#
 # Histograms show *where* the activations sit. Compare the sigmoid net with tanh nets at $\sigma_w^2 = 1$
 # and $\sigma_w^2 = 4$:
 

@@ -3,7 +3,11 @@
 Importing ``utils`` imports every chapter module, so ``EXPLORERS`` lists every explorer.
 """
 
-from . import block_builder, diagnostics, finite_width, initialization, jacobian_spectrum, matrix_products, module_mechanics, norm_placement, phase_diagram, residual_scaling, shortcuts, training  # noqa: F401,E501  (registers their explorers)
+from . import (  # noqa: F401  (importing a chapter's modules registers its explorers and figures)
+    activation_masks, block_builder, dead_units, diagnostics, digits, finite_width, initialization, jacobian_spectrum,
+    matrix_products, module_mechanics, norm_placement, phase_diagram, pruning, residual_scaling, shortcuts,
+    speed_checks, training,
+)
 from .activations import ACTIVATIONS, get_activation
 from .blocks import NORMS, Network, PlainBlock, ResidualBlock, build_network
 from .devices import available_devices, pick_device, seed_everything

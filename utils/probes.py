@@ -4,6 +4,12 @@
 for every block l = 1..L, what came out of it (h_l) and what flowed back into it
 (dL/dh_l), plus the gradient of the block's weight matrix. Everything is returned as
 plain NumPy arrays in a ``Probe``.
+
+Two readings of "switched off" are kept apart. ``frac_inactive`` counts (input, unit) pairs on a
+flat part of the activation: a unit off for half the inputs and a unit off for all of them both
+add 50% to it. ``unit_active`` keeps, per unit, the fraction of inputs on which it is active, and
+``frac_dead`` the fraction of units active on *no* input of the batch (dead units: Lu et al., 2020,
+"Dying ReLU and initialization"). Pass a whole data set as the batch to call a unit dead on it.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class Probe:
     extra: dict = field(default_factory=dict)
     grad_hist_counts: np.ndarray | None = None  # (L, bins) histogram of dL/dh_l, each layer over its own range
     grad_hist_edges: np.ndarray | None = None   # (L, bins + 1)
+    unit_active: list[np.ndarray] | None = None  # per layer, (units,): fraction of inputs where each unit is active
 
     @property
     def depth(self) -> int:
@@ -48,6 +55,12 @@ class Probe:
     def grad_ratio(self) -> float:
         """||dL/dh_1|| / ||dL/dh_L||: below 1 the gradient shrank on its way down, above 1 it grew."""
         return float(self.grad_act_norm[0] / self.grad_act_norm[-1])
+
+    @property
+    def frac_dead(self) -> np.ndarray:
+        """Per layer: the fraction of units active on no input of the batch (slope below 5% of peak
+        on every one)."""
+        return np.array([float(np.mean(active == 0)) for active in self.unit_active])
 
 
 def _float64(t: torch.Tensor) -> torch.Tensor:
@@ -78,6 +91,7 @@ def probe_network(net: Network, x: torch.Tensor, loss_fn: Callable[[torch.Tensor
     check_int("bins", bins, minimum=1)
     depth = len(net.blocks)
     stats = {k: np.full(depth, np.nan) for k in ("mean", "std", "spread", "inactive", "grad_act")}
+    unit_active: list[np.ndarray] = [None] * depth
     counts, edges = np.zeros((depth, bins)), np.full((depth, bins + 1), np.nan)
     grad_counts, grad_edges = np.zeros((depth, bins)), np.full((depth, bins + 1), np.nan)
     outputs: list[torch.Tensor] = [None] * depth
@@ -102,7 +116,9 @@ def probe_network(net: Network, x: torch.Tensor, loss_fn: Callable[[torch.Tensor
     def on_activation(i, slope, peak):
         def hook(module, inputs, out):
             with torch.no_grad():
-                stats["inactive"][i] = float((slope(inputs[0]) < FLAT_SLOPE * peak).float().mean())
+                flat = slope(inputs[0]) < FLAT_SLOPE * peak
+                stats["inactive"][i] = float(flat.float().mean())
+                unit_active[i] = (~flat).reshape(-1, flat.shape[-1]).to("cpu", torch.float64).mean(0).numpy()
         return hook
 
     for i, block in enumerate(net.blocks):
@@ -123,7 +139,7 @@ def probe_network(net: Network, x: torch.Tensor, loss_fn: Callable[[torch.Tensor
         grad_act_norm=stats["grad_act"], grad_weight_norm=grad_w,
         hist_counts=counts, hist_edges=edges, loss=float(loss.detach()),
         overflow=_overflow_message(outputs, stats["grad_act"], grad_w),
-        grad_hist_counts=grad_counts, grad_hist_edges=grad_edges,
+        grad_hist_counts=grad_counts, grad_hist_edges=grad_edges, unit_active=unit_active,
     )
 
 
