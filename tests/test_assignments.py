@@ -70,12 +70,23 @@ def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
                           timeout=900)
 
 
+def needed(request) -> list[str]:
+    """The assignments that the selected tests grade: all of them in a full run, only ch04 under `-k ch04`
+    (a test that is not parametrised by assignment uses the first one)."""
+    wanted = set()
+    for item in request.session.items:
+        if "course" in item.fixturenames:
+            params = getattr(item, "callspec", None)
+            wanted.add(params.params["assignment"] if params and "assignment" in params.params else ASSIGNMENTS[0])
+    return [a for a in ASSIGNMENTS if a in wanted]
+
+
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """A temporary copy of the course folder with every assignment generated (release/ and the gradebook)."""
+def course(request, tmp_path_factory):
+    """A temporary copy of the course folder with the needed assignments generated (release/, gradebook)."""
     course = tmp_path_factory.mktemp("course")
     shutil.copytree(COURSE, course, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*GENERATED))
-    for assignment in ASSIGNMENTS:
+    for assignment in needed(request):
         run = nbgrader(course, "generate_assignment", assignment)
         assert run.returncode == 0, run.stderr[-3000:]
     return course
@@ -130,16 +141,17 @@ def grades(course: Path, assignment: str, student: str) -> dict[str, float] | No
 
 
 @pytest.fixture(scope="module")
-def graded(course):
-    """Every assignment autograded for a class of made-up students, one autograde call per assignment.
+def graded(request, course):
+    """The needed assignments autograded for a class of made-up students, one autograde call per assignment.
 
     Per assignment: solution (every answer), blank (the release as handed out), partial (every other task).
     For the first assignment also: tampered (the partial answers, with the test cells of solved tasks deleted
     and those of unsolved tasks replaced by `pass`), a student cell that raises, a file that is not JSON, and
     a submission without the notebook.
     """
-    plan = {}
-    for i, assignment in enumerate(ASSIGNMENTS):
+    plan, assignments = {}, needed(request)
+    for assignment in assignments:
+        first = assignment == ASSIGNMENTS[0]
         ids = list(tasks(nbformat.read(source_notebook(assignment), 4)))
         half = ids[::2]
         students = {
@@ -147,18 +159,18 @@ def graded(course):
             "blank": ([], {}),
             "partial": (half, {}),
         }
-        if i == 0:
+        if first:
             students["tampered"] = (half, dict(delete_tests=half, edit_tests=[t for t in ids if t not in half]))
             students["raises"] = (ids, dict(break_task=ids[0]))
         for student, (answers, changes) in students.items():
             submit(course, student, assignment, fill(course, assignment, answers, **changes))
-        if i == 0:
+        if first:
             submit(course, "not_json", assignment, text="{ this is not a notebook")
             submit(course, "missing", assignment)
         plan[assignment] = students
 
     logs, times = {}, {}
-    for assignment in ASSIGNMENTS:
+    for assignment in assignments:
         start = time.perf_counter()
         run = nbgrader(course, "autograde", assignment)
         times[assignment] = time.perf_counter() - start
@@ -168,7 +180,7 @@ def graded(course):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "autograde_times.txt").write_text("".join(
         f"{a}: {len(list((course / 'submitted').glob('*/' + a)))} submissions autograded in {times[a]:.0f} s\n"
-        for a in ASSIGNMENTS))
+        for a in assignments))
     return dict(course=course, plan=plan, logs=logs)
 
 

@@ -22,6 +22,11 @@ CHAPTERS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 MACHINE_PATH = re.compile(r"(/root/|/home/\w+/|/tmp/|/work/|/Users/\w+/|[A-Z]:\\\\Users|site-packages)")
 
 
+def notebook_id(path: Path) -> str:
+    """A test id: the path under notebooks/, so that `-k ch04` selects assignments/source/ch04/."""
+    return path.relative_to(NOTEBOOKS).as_posix()
+
+
 def _cells(notebook):
     return [(cell.cell_type, cell.source.strip(), cell.metadata.get("nbgrader")) for cell in notebook.cells]
 
@@ -40,7 +45,7 @@ def test_there_are_chapters():
     assert CHAPTERS, "no chapter notebooks found"
 
 
-@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+@pytest.mark.parametrize("source", SOURCES, ids=notebook_id)
 def test_each_source_has_an_identical_executed_twin(source):
     assert pair_problem(source) is None, pair_problem(source)
 
@@ -65,12 +70,12 @@ def test_the_pair_check_catches_changed_nbgrader_metadata(tmp_path):
     assert "differ" in pair_problem(source)
 
 
-@pytest.mark.parametrize("twin", TWINS + ASSIGNMENT_TWINS, ids=lambda p: p.name)
+@pytest.mark.parametrize("twin", TWINS + ASSIGNMENT_TWINS, ids=notebook_id)
 def test_each_ipynb_has_a_source(twin):
     assert twin.with_suffix(".py").exists(), f"{twin.name} has no .py source"
 
 
-@pytest.mark.parametrize("twin", TWINS, ids=lambda p: p.name)
+@pytest.mark.parametrize("twin", TWINS, ids=notebook_id)
 def test_stored_outputs_are_executed_clean_and_portable(twin):
     text = twin.read_text()
     cells = json.loads(text)["cells"]
@@ -84,14 +89,14 @@ def test_stored_outputs_are_executed_clean_and_portable(twin):
     assert not match, f"machine-specific path in stored outputs: {match.group(0)!r}"
 
 
-@pytest.mark.parametrize("twin", ASSIGNMENT_TWINS, ids=lambda p: p.name)
+@pytest.mark.parametrize("twin", ASSIGNMENT_TWINS, ids=notebook_id)
 def test_assignment_sources_are_stored_without_outputs(twin):
     """nbgrader clears outputs when it releases; stored ones would only be a second copy of the solution's."""
     cells = json.loads(twin.read_text())["cells"]
     assert not any(c.get("outputs") or c.get("execution_count") for c in cells if c["cell_type"] == "code")
 
 
-@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.name)
+@pytest.mark.parametrize("source", CHAPTERS, ids=notebook_id)
 def test_only_live_widgets_and_timings_are_exempt_from_nbval(source):
     for cell in jupytext.read(source).cells:
         if "NBVAL_IGNORE_OUTPUT" in cell.source or "NBVAL_SKIP" in cell.source:
@@ -103,7 +108,7 @@ def test_only_live_widgets_and_timings_are_exempt_from_nbval(source):
                 f"only cells that display an explorer or timings may ignore their output:\n{cell.source}")
 
 
-@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.name)
+@pytest.mark.parametrize("source", CHAPTERS, ids=notebook_id)
 def test_chapter_has_the_parts_every_chapter_needs(source):
     text = source.read_text()
     for heading in ("Learning goals", "## What we saw", "## Exercises", "## References"):
