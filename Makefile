@@ -28,7 +28,7 @@ notebooks: $(STAMP)  ## re-sync every .ipynb from its .py source (keeping cell i
 		echo "executing $$nb"; \
 		$(BIN)/jupytext --update --to ipynb --set-kernel python3 "$$nb" || exit 1; \
 		$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-			--ExecutePreprocessor.store_widget_state=False --ExecutePreprocessor.record_timing=False \
+			--ExecutePreprocessor.store_widget_state=True --ExecutePreprocessor.record_timing=False \
 			--ExecutePreprocessor.timeout=300 "$${nb%.py}.ipynb" || exit 1; \
 	done
 

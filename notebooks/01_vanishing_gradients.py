@@ -32,6 +32,15 @@
 # the code changes and a number drifts, the notebook fails instead of lying.
 
 # %%
+# On Colab only: install the book's library `utils` (Colab keeps its own PyTorch). Elsewhere: nothing.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "git+https://github.com/OWNER/REPO"], check=True)
+
+# %%
 # %matplotlib inline
 import numpy as np
 import torch

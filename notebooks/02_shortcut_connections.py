@@ -34,6 +34,15 @@
 # As in chapter 1, every number quoted in the text is computed in a cell and checked by an `assert`.
 
 # %%
+# On Colab only: install the book's library `utils` (Colab keeps its own PyTorch). Elsewhere: nothing.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "git+https://github.com/OWNER/REPO"], check=True)
+
+# %%
 # %matplotlib inline
 import math
 

@@ -10,7 +10,10 @@ layer), shown beside the plot.
 
 from __future__ import annotations
 
+import base64
+import html
 import math
+import re
 import time
 from collections.abc import Callable
 
@@ -21,6 +24,8 @@ from .plotting import detached_figure, figure_png
 
 _STYLE = {"description_width": "initial"}
 _LAYOUT = {"width": "430px"}  # two controls a row: room for long labels and the readout
+
+STILL_NOTE = "The controls move once the cell runs: in JupyterLab, on Binder or on Colab."
 
 EXPLORERS: dict[str, Callable[[], "Explorer"]] = {}
 
@@ -95,8 +100,6 @@ def _remove_data(ax) -> None:
 def _html(text: str, color: str | None = None, run: int | None = None) -> str:
     """``text`` in a span; ``run`` (the count of successful runs) becomes ``data-run``, which the
     browser test watches to see an experiment re-run even when the plot comes out the same."""
-    import html
-
     style = f' style="color:{color}"' if color else ""
     data = f' data-run="{run}"' if run is not None else ""
     return f"<span{style}{data}>{html.escape(text)}</span>"
@@ -113,6 +116,7 @@ class Explorer:
         self.image = widgets.Image(format="png")
         self.readout = widgets.HTML().add_class("td-readout")
         self.message = widgets.HTML().add_class("td-message")
+        self.title = title
         self.result = None
         self.error: str | None = None
         self.timings_ms: list[float] = []
@@ -160,7 +164,28 @@ class Explorer:
         self.message.value = _html(f"✖ {text}", "#c00000")
         self.image.layout.display = "none"
 
-    def _ipython_display_(self):
-        from IPython.display import display
+    def settings(self) -> str:
+        """The controls' values as a reader would say them: 'depth = 30 · width = 128 · …'."""
+        return " · ".join(f"{control.description} = {control.value}" for control in self.controls.values())
 
-        display(self.widget)
+    def still_html(self) -> str:
+        """The explorer as a still picture in plain HTML: title, settings, readout (or the failure) and figure."""
+        shown = self.message.value if self.error else self.readout.value
+        picture = ("" if self.error else
+                   f'<img alt="{html.escape(self.title)}" src="data:image/png;base64,'
+                   f'{base64.b64encode(self.image.value).decode("ascii")}">')
+        return (f'<div class="td-explorer td-still"><b>{html.escape(self.title)}</b>'
+                f'<div class="td-settings">{html.escape(self.settings())}</div><div class="td-readout">{shown}</div>'
+                f"{picture}"
+                f"<div><i>{STILL_NOTE}</i></div></div>")
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """The widget, and two stand-ins for viewers that cannot draw it (an untrusted notebook in
+        JupyterLab, GitHub, a terminal): ``still_html()`` and a plain-text summary. A viewer shows
+        one entry of the bundle, so a reader never sees the figure twice."""
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
+        shown = self.message.value if self.error else self.readout.value
+        text = html.unescape(re.sub(r"<[^>]+>", "", shown))
+        bundle["text/plain"] = f"Explorer: {self.title}\n{self.settings()}\n{text}\n{STILL_NOTE}"
+        bundle["text/html"] = self.still_html()
+        return bundle
