@@ -7,11 +7,11 @@ LAB_ARGS ?=
 # `make notebooks NB=notebooks/02_shortcut_connections.py` re-executes one chapter only.
 NB ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 
-.PHONY: lab test test-browser notebooks figures bench lock clean
+.PHONY: lab test test-browser notebooks figures site bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,site]"
 	touch $(STAMP)
 
 lab: $(STAMP)  ## start JupyterLab on the book
@@ -20,20 +20,24 @@ lab: $(STAMP)  ## start JupyterLab on the book
 test: $(STAMP)  ## every test: unit, widgets, notebook pairs, strict nbval, browser
 	$(BIN)/python -m pytest
 
-test-browser: $(STAMP)  ## only the end-to-end browser test
+test-browser: $(STAMP)  ## only the browser tests (JupyterLab, first open, website)
 	$(BIN)/python -m pytest tests/browser
 
-notebooks: $(STAMP)  ## re-sync every .ipynb from its .py source (keeping cell ids) and execute it in place
+notebooks: $(STAMP)  ## re-sync every .ipynb from its .py source (keeping cell ids), execute it in place, keep the widget state it shows
 	@for nb in $(NB); do \
 		echo "executing $$nb"; \
 		$(BIN)/jupytext --update --to ipynb --set-kernel python3 "$$nb" || exit 1; \
 		$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 			--ExecutePreprocessor.store_widget_state=True --ExecutePreprocessor.record_timing=False \
 			--ExecutePreprocessor.timeout=300 "$${nb%.py}.ipynb" || exit 1; \
+		$(BIN)/python -m utils.widget_state "$${nb%.py}.ipynb" || exit 1; \
 	done
 
 figures: $(STAMP)  ## regenerate figures/*.png
 	$(BIN)/python -c 'from utils.figures import main; main()'
+
+site: $(STAMP)  ## the website in build/site/html, from the stored notebooks (npm fetches its JavaScript once)
+	$(BIN)/python site/build.py
 
 bench: $(STAMP)  ## explorer latency, notebook run time, kernel memory
 	$(BIN)/python benchmarks/run.py
@@ -43,4 +47,4 @@ lock: $(STAMP)  ## rewrite constraints.txt from the installed environment
 	mv constraints.new constraints.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache test-artifacts build

@@ -49,7 +49,7 @@ import math
 import numpy as np
 import torch
 
-from utils import new_figure
+from utils import new_figure, precomputed_explorer
 from utils.norm_placement import norm_placement, norm_placement_explorer, plot_norm_placement
 from utils.residual_scaling import (LABELS, SCHEMES, plot_residual_scaling, residual_scaling,
                                     residual_scaling_explorer)
@@ -185,6 +185,14 @@ assert at_50["relu"].plain.ratio < 1e-7 and at_50["relu"].residual.ratio > 1e5
 # %%
 # NBVAL_IGNORE_OUTPUT
 shortcut_explorer()
+
+# %% [markdown]
+# Without a kernel (on the book's website, say) the explorer above cannot re-run; the one below
+# plays anyway, over pictures computed when this notebook ran.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+precomputed_explorer(shortcut_explorer(device="cpu"), "depth", [5, 10, 20, 40])
 
 # %% [markdown]
 # ## 3. The maths: $I + \partial F/\partial h$, and what it does not guarantee

@@ -73,8 +73,17 @@ def test_binder_installs_the_lock_with_cpu_pytorch_preferred():
 def test_every_dependency_is_pinned_and_torch_is_the_cpu_release():
     pins = _constraints()
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    for req in data["project"]["dependencies"] + data["project"]["optional-dependencies"]["dev"]:
+    extras = data["project"]["optional-dependencies"]
+    for req in data["project"]["dependencies"] + extras["dev"] + extras["site"]:
         name = Requirement(req).name.lower()
         assert name in pins, f"{name} is not pinned in constraints.txt"
         assert pins[name] in Requirement(req).specifier, f"{name}=={pins[name]} is outside {req}"
     assert pins["torch"] == "2.13.0"
+
+
+def test_the_readme_binder_link_opens_chapter_1_of_the_repository():
+    repository = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    slug = repository.removeprefix("https://github.com/")
+    link = f"https://mybinder.org/v2/gh/{slug}/main?urlpath=lab/tree/notebooks/01_vanishing_gradients.ipynb"
+    readme = (ROOT / "README.md").read_text()
+    assert f"[![launch on Binder](figures/launch-binder.svg)]({link})" in readme, "the Binder badge"

@@ -3,6 +3,7 @@ outputs hold no errors and no machine paths. (Strict re-execution is nbval's job
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import jupytext
@@ -13,6 +14,15 @@ NOTEBOOKS = ROOT / "notebooks"
 SOURCES = sorted(p for p in NOTEBOOKS.rglob("*.py") if ".ipynb_checkpoints" not in p.parts)
 TWINS = sorted(p for p in NOTEBOOKS.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 CHAPTERS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+REPOSITORY = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+# Every chapter's first code cell, word for word (copy it into a new chapter; the README shows it too).
+COLAB_CELL = f"""# On Colab only: install the book's library `utils` (Colab keeps its own PyTorch). Elsewhere: nothing.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "git+{REPOSITORY}"], check=True)"""
 MACHINE_PATH = re.compile(r"(/root/|/home/\w+/|/tmp/|/work/|/Users/\w+/|[A-Z]:\\\\Users|site-packages)")
 
 
@@ -86,3 +96,9 @@ def test_chapter_has_the_parts_every_chapter_needs(source):
         assert heading in text, f"{source.name} lacks '{heading}'"
     assert "explorer()" in text or "_explorer(" in text, "no explorer"
     assert text.count("assert ") >= 5, "numbers in the prose must be asserted in cells"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.name)
+def test_the_first_code_cell_installs_the_library_on_colab_only(source):
+    first = next(cell for cell in jupytext.read(source).cells if cell.cell_type == "code")
+    assert first.source.strip() == COLAB_CELL, f"{source.name}: the first code cell must be COLAB_CELL"
