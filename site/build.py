@@ -32,9 +32,12 @@ NPM_CACHE, SOURCES, ASSETS, HTML = BUILD / "npm", BUILD / "src", BUILD / "assets
 
 # name -> (version, the registry's sha512 integrity of the tarball)
 NPM_PACKAGES = {
-    "@jupyter-widgets/html-manager": ("1.0.15", "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA=="),
-    "requirejs": ("2.3.8", "sha512-7/cTSLOdYkNBNJcDMWf+luFvMriVm7eYxp4BcFCsAX0wF421Vyce5SXP17c+Jd5otXKGNehIonFlyQXSowL6Mw=="),
-    "mathjax": ("3.2.2", "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="),
+    "@jupyter-widgets/html-manager": (
+        "1.0.15", "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA=="),
+    "requirejs": (
+        "2.3.8", "sha512-7/cTSLOdYkNBNJcDMWf+luFvMriVm7eYxp4BcFCsAX0wF421Vyce5SXP17c+Jd5otXKGNehIonFlyQXSowL6Mw=="),
+    "mathjax": (
+        "3.2.2", "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="),
 }
 # What of each package the site serves (paths inside the tarball, under package/) and where (under _static/).
 SERVED = {
@@ -84,8 +87,8 @@ def copy_assets() -> None:
 def stage_sources() -> None:
     """Copy the pages' sources to build/site/src/ at their repository paths."""
     shutil.rmtree(SOURCES, ignore_errors=True)
-    files = [ROOT / "README.md", *sorted(ROOT.glob(CHAPTERS)), *sorted(ROOT.glob("figures/*.png")), *sorted(ROOT.glob("figures/*.svg")),
-             *sorted(ROOT.glob("docs/*.md"))]
+    files = [ROOT / "README.md", *sorted(ROOT.glob(CHAPTERS)), *sorted(ROOT.glob("figures/*.png")),
+             *sorted(ROOT.glob("figures/*.svg")), *sorted(ROOT.glob("docs/*.md"))]
     for path in files:
         destination = SOURCES / path.relative_to(ROOT)
         destination.parent.mkdir(parents=True, exist_ok=True)

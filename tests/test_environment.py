@@ -67,7 +67,7 @@ def test_binder_installs_the_lock_with_cpu_pytorch_preferred():
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in options, "CPU-only PyTorch"
     assert (ROOT / "binder/runtime.txt").read_text().strip() == "python-3.11"
     assert "3.11" in SpecifierSet(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
-    assert not (ROOT / "binder/environment.yml").exists(), "repo2docker would take environment.yml over requirements.txt"
+    assert not (ROOT / "binder/environment.yml").exists(), "repo2docker would build environment.yml instead"
 
 
 def test_every_dependency_is_pinned_and_torch_is_the_cpu_release():

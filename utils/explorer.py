@@ -6,6 +6,10 @@ keeps, and shows the PNG, a readout of the key number, the time taken and the de
 A ValueError (bad input) or any other failure becomes a message in the widget; the
 controls keep working. A result may carry a ``warning`` (e.g. an overflow naming the
 layer), shown beside the plot.
+
+Displayed, an explorer offers the widget and two stand-ins for viewers that cannot draw widgets: an
+HTML still (title, settings, readout, figure) and a plain-text summary. ``make notebooks`` stores the
+widget state, so a notebook opened without a kernel shows the explorer frozen at its defaults.
 """
 
 from __future__ import annotations
@@ -168,24 +172,25 @@ class Explorer:
         """The controls' values as a reader would say them: 'depth = 30 · width = 128 · …'."""
         return " · ".join(f"{control.description} = {control.value}" for control in self.controls.values())
 
+    def _shown(self) -> str:
+        """The readout's HTML, or the failure message's when the last run failed."""
+        return self.message.value if self.error else self.readout.value
+
     def still_html(self) -> str:
         """The explorer as a still picture in plain HTML: title, settings, readout (or the failure) and figure."""
-        shown = self.message.value if self.error else self.readout.value
         picture = ("" if self.error else
                    f'<img alt="{html.escape(self.title)}" src="data:image/png;base64,'
                    f'{base64.b64encode(self.image.value).decode("ascii")}">')
         return (f'<div class="td-explorer td-still"><b>{html.escape(self.title)}</b>'
-                f'<div class="td-settings">{html.escape(self.settings())}</div><div class="td-readout">{shown}</div>'
-                f"{picture}"
-                f"<div><i>{STILL_NOTE}</i></div></div>")
+                f'<div class="td-settings">{html.escape(self.settings())}</div>'
+                f'<div class="td-readout">{self._shown()}</div>{picture}<div><i>{STILL_NOTE}</i></div></div>')
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         """The widget, and two stand-ins for viewers that cannot draw it (an untrusted notebook in
         JupyterLab, GitHub, a terminal): ``still_html()`` and a plain-text summary. A viewer shows
         one entry of the bundle, so a reader never sees the figure twice."""
         bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
-        shown = self.message.value if self.error else self.readout.value
-        text = html.unescape(re.sub(r"<[^>]+>", "", shown))
+        text = html.unescape(re.sub(r"<[^>]+>", "", self._shown()))
         bundle["text/plain"] = f"Explorer: {self.title}\n{self.settings()}\n{text}\n{STILL_NOTE}"
         bundle["text/html"] = self.still_html()
         return bundle

@@ -427,3 +427,25 @@ class ExplorerView:
     def screenshot(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.root.screenshot(path=path)
+
+
+# What a precomputed explorer (.td-precomputed) shows now: the visible picture of its stack and readout.
+VISIBLE = """root => {
+    const img = Array.from(root.querySelectorAll('img')).find(i => i.getBoundingClientRect().width > 0);
+    const readout = Array.from(root.querySelectorAll('.td-readout')).find(r => r.getBoundingClientRect().width > 0);
+    return {src: img ? img.src.slice(-200) : null, readout: readout ? readout.textContent : null};
+}"""
+
+
+def check_the_player_plays(page, root: Locator, where: str) -> None:
+    """Move the slider one step by keyboard; the shown picture and readout must change, with no kernel."""
+    root.scroll_into_view_if_needed()
+    before = root.evaluate(VISIBLE)
+    assert before["src"] and before["readout"], f"{where}: shows no picture or readout"
+    picture = root.evaluate(f"root => ({PICTURE})(Array.from(root.querySelectorAll('img'))"
+                            ".find(i => i.getBoundingClientRect().width > 0))")
+    assert picture["colours"] > 1, f"{where}: blank picture"
+    root.locator(".noUi-handle").press("ArrowRight")
+    page.wait_for_function(f"([root, before]) => {{ const now = ({VISIBLE})(root);"
+                           " return now.src !== before.src && now.readout !== before.readout; }",
+                           arg=[root.element_handle(), before], polling=100, timeout=30_000)

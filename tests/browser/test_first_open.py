@@ -3,14 +3,16 @@
 A notebook fresh from git (or on Binder) is *untrusted*: JupyterLab then draws no widget and shows each
 explorer's HTML still instead (title, settings, readout, figure). Once trusted (`jupyter trust`, or after the
 reader saved it), JupyterLab draws each explorer as a frozen widget from the state stored in the notebook:
-controls at their defaults, readout and figure. Neither view may show a broken widget. Screenshots go to
+controls at their defaults, readout and figure, and the precomputed explorer plays. Neither view may show
+a broken widget. Screenshots go to
 test-artifacts/browser/first-open/.
 """
 
 import json
 
 import pytest
-from harness import ARTIFACTS, CHROMIUM, PICTURE, UI_TIMEOUT_MS, WIDGETS_RENDERED, NotebookPage, chapters
+from harness import (ARTIFACTS, CHROMIUM, PICTURE, UI_TIMEOUT_MS, WIDGETS_RENDERED, NotebookPage, chapters,
+                     check_the_player_plays)
 
 pytestmark = [
     pytest.mark.browser,
@@ -60,6 +62,11 @@ def check_first_view(notebook, lab, browser, trusted: bool) -> None:
                 folder = ARTIFACTS / "first-open"
                 folder.mkdir(parents=True, exist_ok=True)
                 page.page.screenshot(path=folder / f"{notebook.stem}-{view}.png")
+
+        players = page.page.locator(".td-precomputed" + (":not(.td-still)" if trusted else ".td-still"))
+        assert players.count() > 0, f"{notebook.name} ({view}): no precomputed explorer"
+        for i in range(players.count() if trusted else 0):  # it plays in the browser, with no cell run
+            check_the_player_plays(page.page, players.nth(i), f"{notebook.name}, precomputed explorer {i + 1}")
     finally:
         page.close()
 

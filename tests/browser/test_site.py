@@ -6,18 +6,19 @@ Built here when the sources are newer than the site. Screenshots go to test-arti
 
 import functools
 import http.server
+import importlib.util
 import re
-import sys
 import threading
 import tomllib
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from harness import CHROMIUM, PICTURE, ROOT, VIEWPORT
+from harness import CHROMIUM, PICTURE, ROOT, VIEWPORT, check_the_player_plays
 
-sys.path.insert(0, str(ROOT / "site"))
-import build  # noqa: E402  (site/build.py)
+_spec = importlib.util.spec_from_file_location("site_build", ROOT / "site" / "build.py")
+build = importlib.util.module_from_spec(_spec)  # site/build.py: what `make site` runs
+_spec.loader.exec_module(build)
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,7 +33,7 @@ TIMEOUT_MS = 180_000
 
 def sources() -> list[Path]:
     return [ROOT / "README.md", ROOT / "pyproject.toml", *ROOT.glob(build.CHAPTERS), *ROOT.glob("figures/*"),
-            *ROOT.glob("docs/*.md"), *build.SITE.rglob("*")]
+            *ROOT.glob("docs/*.md"), *(p for p in build.SITE.rglob("*") if "__pycache__" not in p.parts)]
 
 
 @pytest.fixture(scope="session")
@@ -56,8 +57,9 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def pages() -> list[str]:
-    """Every page of the site, relative to its root: the landing page, the chapters, docs/*.md."""
-    return ["index.html", *chapter_pages(), *[f"docs/{p.stem}.html" for p in sorted(ROOT.glob("docs/*.md"))]]
+    """Every page of the site, relative to its root: the landing page, the chapters, docs/*.md, search, index."""
+    return ["index.html", *chapter_pages(), *[f"docs/{p.stem}.html" for p in sorted(ROOT.glob("docs/*.md"))],
+            "search.html", "genindex.html"]
 
 
 def chapter_pages() -> list[str]:
@@ -150,24 +152,3 @@ def test_a_chapter_shows_maths_explorers_a_player_and_launch_buttons(path, site,
         assert not visit.problems, f"{path}:\n" + "\n".join(visit.problems[:10])
     finally:
         page.close()
-
-
-VISIBLE = """root => {
-    const img = Array.from(root.querySelectorAll('img')).find(i => i.getBoundingClientRect().width > 0);
-    const readout = Array.from(root.querySelectorAll('.td-readout')).find(r => r.getBoundingClientRect().width > 0);
-    return {src: img ? img.src.slice(-200) : null, readout: readout ? readout.textContent : null};
-}"""
-
-
-def check_the_player_plays(page, root, where: str) -> None:
-    """Move the slider one step by keyboard; the shown picture and readout must change, with no kernel."""
-    root.scroll_into_view_if_needed()
-    before = root.evaluate(VISIBLE)
-    assert before["src"] and before["readout"], f"{where}: shows no picture or readout"
-    picture = root.evaluate(f"root => ({PICTURE})(Array.from(root.querySelectorAll('img'))"
-                            ".find(i => i.getBoundingClientRect().width > 0))")
-    assert picture["colours"] > 1, f"{where}: blank picture"
-    root.locator(".noUi-handle").press("ArrowRight")
-    page.wait_for_function(f"([root, before]) => {{ const now = ({VISIBLE})(root);"
-                           " return now.src !== before.src && now.readout !== before.readout; }",
-                           arg=[root.element_handle(), before], polling=100, timeout=30_000)
