@@ -9,6 +9,8 @@ from pathlib import Path
 import jupytext
 import pytest
 
+from utils.widget_state import STATE, shown_models
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SOURCES = sorted(p for p in NOTEBOOKS.rglob("*.py") if ".ipynb_checkpoints" not in p.parts)
@@ -102,3 +104,12 @@ def test_chapter_has_the_parts_every_chapter_needs(source):
 def test_the_first_code_cell_installs_the_library_on_colab_only(source):
     first = next(cell for cell in jupytext.read(source).cells if cell.cell_type == "code")
     assert first.source.strip() == COLAB_CELL, f"{source.name}: the first code cell must be COLAB_CELL"
+
+
+@pytest.mark.parametrize("twin", sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.name)
+def test_every_stored_widget_view_has_its_state(twin):
+    """A view without its model shows "Error displaying widget: model not found" to a reader with no kernel."""
+    notebook = json.loads(twin.read_text())
+    state = notebook["metadata"].get("widgets", {}).get(STATE, {}).get("state", {})
+    missing = shown_models(notebook) - set(state)
+    assert not missing, f"{len(missing)} widget views have no stored state: run `make notebooks`"
