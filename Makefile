@@ -10,11 +10,11 @@ NB ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 COURSE := notebooks/assignments
 ASSIGNMENTS := $(sort $(notdir $(wildcard $(COURSE)/source/ch[0-9][0-9])))
 
-.PHONY: lab test test-browser notebooks assignments figures bench lock clean
+.PHONY: lab test test-browser notebooks assignments figures site bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,teach]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,teach,site]"
 	touch $(STAMP)
 
 lab: $(STAMP)  ## start JupyterLab on the book
@@ -23,16 +23,17 @@ lab: $(STAMP)  ## start JupyterLab on the book
 test: $(STAMP)  ## every test: unit, widgets, notebook pairs, strict nbval, browser
 	$(BIN)/python -m pytest
 
-test-browser: $(STAMP)  ## only the end-to-end browser test
+test-browser: $(STAMP)  ## only the browser tests (JupyterLab, first open, website)
 	$(BIN)/python -m pytest tests/browser
 
-notebooks: $(STAMP)  ## re-sync every .ipynb from its .py source (keeping cell ids) and execute it in place
+notebooks: $(STAMP)  ## re-sync every .ipynb from its .py source (keeping cell ids), execute it in place, keep the widget state it shows
 	@for nb in $(NB); do \
 		echo "executing $$nb"; \
 		$(BIN)/jupytext --update --to ipynb --set-kernel python3 "$$nb" || exit 1; \
 		$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-			--ExecutePreprocessor.store_widget_state=False --ExecutePreprocessor.record_timing=False \
+			--ExecutePreprocessor.store_widget_state=True --ExecutePreprocessor.record_timing=False \
 			--ExecutePreprocessor.timeout=300 "$${nb%.py}.ipynb" || exit 1; \
+		$(BIN)/python -m utils.widget_state "$${nb%.py}.ipynb" || exit 1; \
 	done
 
 # nbgrader reads nbgrader_config.py from the current directory and runs `alembic` from PATH: hence cd and PATH.
@@ -52,6 +53,9 @@ assignments: $(STAMP)  ## sync each assignment's notebook from its .py, generate
 figures: $(STAMP)  ## regenerate figures/*.png
 	$(BIN)/python -c 'from utils.figures import main; main()'
 
+site: $(STAMP)  ## the website in build/site/html, from the stored notebooks (npm fetches its JavaScript once)
+	$(BIN)/python site/build.py
+
 bench: $(STAMP)  ## explorer latency, notebook run time, kernel memory
 	$(BIN)/python benchmarks/run.py
 
@@ -60,4 +64,4 @@ lock: $(STAMP)  ## rewrite constraints.txt from the installed environment
 	mv constraints.new constraints.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache test-artifacts build

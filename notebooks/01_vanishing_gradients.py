@@ -32,11 +32,20 @@
 # the code changes and a number drifts, the notebook fails instead of lying.
 
 # %%
+# On Colab only: install the book's library `utils` (Colab keeps its own PyTorch). Elsewhere: nothing.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "git+https://github.com/OWNER/REPO"], check=True)
+
+# %%
 # %matplotlib inline
 import numpy as np
 import torch
 
-from utils import gradient_flow, gradient_flow_explorer, new_figure, plot_gradient_flow
+from utils import gradient_flow, gradient_flow_explorer, new_figure, plot_gradient_flow, precomputed_explorer
 from utils.activations import get_activation
 from utils.diagnostics import plot_activation_shapes, plot_layer_histograms, plot_layer_stats
 from utils.matrix_products import matrix_products, matrix_products_explorer, plot_matrix_products
@@ -323,6 +332,14 @@ assert "layer 64 of 100" in overflow.warning
 # %%
 # NBVAL_IGNORE_OUTPUT
 gradient_flow_explorer()
+
+# %% [markdown]
+# Without a kernel (on the book's website, say) the explorer above cannot re-run; the one below
+# plays anyway, over pictures computed when this notebook ran.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+precomputed_explorer(gradient_flow_explorer(device="cpu"), "depth", [5, 10, 20, 30, 50])
 
 # %% [markdown]
 # ## 6. What it does to learning

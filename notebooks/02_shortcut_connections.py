@@ -34,13 +34,22 @@
 # As in chapter 1, every number quoted in the text is computed in a cell and checked by an `assert`.
 
 # %%
+# On Colab only: install the book's library `utils` (Colab keeps its own PyTorch). Elsewhere: nothing.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "git+https://github.com/OWNER/REPO"], check=True)
+
+# %%
 # %matplotlib inline
 import math
 
 import numpy as np
 import torch
 
-from utils import new_figure
+from utils import new_figure, precomputed_explorer
 from utils.norm_placement import norm_placement, norm_placement_explorer, plot_norm_placement
 from utils.residual_scaling import (LABELS, SCHEMES, plot_residual_scaling, residual_scaling,
                                     residual_scaling_explorer)
@@ -176,6 +185,14 @@ assert at_50["relu"].plain.ratio < 1e-7 and at_50["relu"].residual.ratio > 1e5
 # %%
 # NBVAL_IGNORE_OUTPUT
 shortcut_explorer()
+
+# %% [markdown]
+# Without a kernel (on the book's website, say) the explorer above cannot re-run; the one below
+# plays anyway, over pictures computed when this notebook ran.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+precomputed_explorer(shortcut_explorer(device="cpu"), "depth", [5, 10, 20, 40])
 
 # %% [markdown]
 # ## 3. The maths: $I + \partial F/\partial h$, and what it does not guarantee

@@ -33,6 +33,15 @@
 # Every number quoted in the text is computed in a cell below and checked by an `assert`.
 
 # %%
+# On Colab only: install the book's library `utils` (Colab keeps its own PyTorch). Elsewhere: nothing.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "git+https://github.com/OWNER/REPO"], check=True)
+
+# %%
 # %matplotlib inline
 import math
 
@@ -40,7 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from utils import build_network, gradient_flow, new_figure, probe_network
+from utils import build_network, gradient_flow, new_figure, precomputed_explorer, probe_network
 from utils.diagnostics import plot_layer_histograms
 from utils.finite_width import describe_finite_width, finite_width, finite_width_explorer, plot_finite_width
 from utils.initialization import (init_experiment, init_explorer, plot_critical_lines, plot_init_experiment,
@@ -336,6 +345,14 @@ assert tanh_runs[1.0].flow.ratio < 0.02 and 0.5 < tanh_runs[1.76].flow.ratio < 2
 # %%
 # NBVAL_IGNORE_OUTPUT
 init_explorer()
+
+# %% [markdown]
+# Without a kernel (on the book's website, say) the explorer above cannot re-run; the one below
+# plays anyway, over pictures computed when this notebook ran.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+precomputed_explorer(init_explorer(device="cpu"), "sigma_w2", [0.5, 1.0, 2.0, 4.0])
 
 # %% [markdown]
 # ## 6. The phase diagram, from one batched sweep

@@ -1,5 +1,6 @@
 """The dependency lists agree: pyproject (ranges), environment.yml (same ranges, conda-forge),
-binder/environment.yml (CPU PyTorch, the exact versions of constraints.txt), constraints.txt (pins)."""
+binder/requirements.txt (the same names, every version pinned by constraints.txt, PyTorch's CPU index
+searched too), constraints.txt (pins)."""
 
 import re
 import tomllib
@@ -40,10 +41,18 @@ def _constraints():
     return pins
 
 
+def _binder():
+    lines = [line.split("#", 1)[0].strip() for line in (ROOT / "binder/requirements.txt").read_text().splitlines()]
+    options = [line for line in lines if line.startswith("-")]
+    names = {Requirement(line).name.lower(): Requirement(line).specifier for line in lines
+             if line and not line.startswith("-")}
+    return options, names
+
+
 def test_the_three_lists_name_the_same_packages():
     names = set(_pyproject())
     assert set(_conda("environment.yml")) == names
-    assert set(_conda("binder/environment.yml")) == names
+    assert set(_binder()[1]) == names
 
 
 def test_environment_yml_uses_the_pyproject_ranges():
@@ -51,13 +60,14 @@ def test_environment_yml_uses_the_pyproject_ranges():
         assert SpecifierSet(spec) == _pyproject()[name], name
 
 
-def test_binder_pins_are_the_lock_and_fit_the_ranges():
-    pins, ranges = _constraints(), _pyproject()
-    for name, spec in _conda("binder/environment.yml").items():
-        version = re.match(r"=([^=]+)", spec).group(1)
-        assert version == pins[name], f"{name}: binder has {version}, constraints.txt has {pins[name]}"
-        assert version in ranges[name], f"{name} {version} is outside pyproject's {ranges[name]}"
-    assert "=cpu" in (ROOT / "binder/environment.yml").read_text(), "Binder must get the CPU-only PyTorch"
+def test_binder_installs_the_lock_with_cpu_pytorch_preferred():
+    options, names = _binder()
+    assert "-c ../constraints.txt" in options, "Binder must install the versions of constraints.txt"
+    assert all(not spec for spec in names.values()), "versions belong in constraints.txt, not here"
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in options, "CPU-only PyTorch"
+    assert (ROOT / "binder/runtime.txt").read_text().strip() == "python-3.11"
+    assert "3.11" in SpecifierSet(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
+    assert not (ROOT / "binder/environment.yml").exists(), "repo2docker would build environment.yml instead"
 
 
 def test_every_dependency_is_pinned_and_torch_is_the_cpu_release():
@@ -76,4 +86,12 @@ def test_make_installs_the_teach_extra_so_that_make_test_autogrades():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert [Requirement(r).name for r in extras["teach"]] == ["nbgrader"]
     assert _constraints()["nbgrader"] == "0.9.6", "0.9.4's lab extension breaks on JupyterLab >= 4.3"
-    assert '-e ".[dev,teach]"' in (ROOT / "Makefile").read_text()
+    assert '-e ".[dev,teach,site]"' in (ROOT / "Makefile").read_text()
+
+
+def test_the_readme_binder_link_opens_chapter_1_of_the_repository():
+    repository = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    slug = repository.removeprefix("https://github.com/")
+    link = f"https://mybinder.org/v2/gh/{slug}/main?urlpath=lab/tree/notebooks/01_vanishing_gradients.ipynb"
+    readme = (ROOT / "README.md").read_text()
+    assert f"[![launch on Binder](figures/launch-binder.svg)]({link})" in readme, "the Binder badge"

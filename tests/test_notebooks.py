@@ -5,10 +5,13 @@ tests/test_assignments.py.)"""
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import jupytext
 import pytest
+
+from utils.widget_state import STATE, shown_models
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -19,6 +22,15 @@ ASSIGNMENT_TWINS = sorted(ASSIGNMENTS.glob("*/*.ipynb"))
 SOURCES = sorted(NOTEBOOKS.glob("*.py")) + ASSIGNMENT_SOURCES
 TWINS = sorted(NOTEBOOKS.glob("*.ipynb"))
 CHAPTERS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+REPOSITORY = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+# Every chapter's first code cell, word for word (copy it into a new chapter; the README shows it too).
+COLAB_CELL = f"""# On Colab only: install the book's library `utils` (Colab keeps its own PyTorch). Elsewhere: nothing.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "git+{REPOSITORY}"], check=True)"""
 MACHINE_PATH = re.compile(r"(/root/|/home/\w+/|/tmp/|/work/|/Users/\w+/|[A-Z]:\\\\Users|site-packages)")
 
 
@@ -115,3 +127,18 @@ def test_chapter_has_the_parts_every_chapter_needs(source):
         assert heading in text, f"{source.name} lacks '{heading}'"
     assert "explorer()" in text or "_explorer(" in text, "no explorer"
     assert text.count("assert ") >= 5, "numbers in the prose must be asserted in cells"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.name)
+def test_the_first_code_cell_installs_the_library_on_colab_only(source):
+    first = next(cell for cell in jupytext.read(source).cells if cell.cell_type == "code")
+    assert first.source.strip() == COLAB_CELL, f"{source.name}: the first code cell must be COLAB_CELL"
+
+
+@pytest.mark.parametrize("twin", sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.name)
+def test_every_stored_widget_view_has_its_state(twin):
+    """A view without its model shows "Error displaying widget: model not found" to a reader with no kernel."""
+    notebook = json.loads(twin.read_text())
+    state = notebook["metadata"].get("widgets", {}).get(STATE, {}).get("state", {})
+    missing = shown_models(notebook) - set(state)
+    assert not missing, f"{len(missing)} widget views have no stored state: run `make notebooks`"

@@ -15,6 +15,7 @@ from .explorer import EXPLORERS, Explorer
 from .gradient_flow import HEALTHY, GradientFlow, gradient_flow, gradient_flow_explorer, plot_gradient_flow
 from .initializers import INIT_SCHEMES, init_linear, weight_variance
 from .plotting import new_figure, use_book_style
+from .precomputed_explorer import precomputed_explorer
 from .probes import Probe, probe_network
 
 use_book_style()

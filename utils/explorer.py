@@ -6,11 +6,18 @@ keeps, and shows the PNG, a readout of the key number, the time taken and the de
 A ValueError (bad input) or any other failure becomes a message in the widget; the
 controls keep working. A result may carry a ``warning`` (e.g. an overflow naming the
 layer), shown beside the plot.
+
+Displayed, an explorer offers the widget and two stand-ins for viewers that cannot draw widgets: an
+HTML still (title, settings, readout, figure) and a plain-text summary. ``make notebooks`` stores the
+widget state, so a notebook opened without a kernel shows the explorer frozen at its defaults.
 """
 
 from __future__ import annotations
 
+import base64
+import html
 import math
+import re
 import time
 from collections.abc import Callable
 
@@ -21,6 +28,8 @@ from .plotting import detached_figure, figure_png
 
 _STYLE = {"description_width": "initial"}
 _LAYOUT = {"width": "430px"}  # two controls a row: room for long labels and the readout
+
+STILL_NOTE = "The controls move once the cell runs: in JupyterLab, on Binder or on Colab."
 
 EXPLORERS: dict[str, Callable[[], "Explorer"]] = {}
 
@@ -95,8 +104,6 @@ def _remove_data(ax) -> None:
 def _html(text: str, color: str | None = None, run: int | None = None) -> str:
     """``text`` in a span; ``run`` (the count of successful runs) becomes ``data-run``, which the
     browser test watches to see an experiment re-run even when the plot comes out the same."""
-    import html
-
     style = f' style="color:{color}"' if color else ""
     data = f' data-run="{run}"' if run is not None else ""
     return f"<span{style}{data}>{html.escape(text)}</span>"
@@ -113,6 +120,7 @@ class Explorer:
         self.image = widgets.Image(format="png")
         self.readout = widgets.HTML().add_class("td-readout")
         self.message = widgets.HTML().add_class("td-message")
+        self.title = title
         self.result = None
         self.error: str | None = None
         self.timings_ms: list[float] = []
@@ -160,7 +168,29 @@ class Explorer:
         self.message.value = _html(f"✖ {text}", "#c00000")
         self.image.layout.display = "none"
 
-    def _ipython_display_(self):
-        from IPython.display import display
+    def settings(self) -> str:
+        """The controls' values as a reader would say them: 'depth = 30 · width = 128 · …'."""
+        return " · ".join(f"{control.description} = {control.value}" for control in self.controls.values())
 
-        display(self.widget)
+    def _shown(self) -> str:
+        """The readout's HTML, or the failure message's when the last run failed."""
+        return self.message.value if self.error else self.readout.value
+
+    def still_html(self) -> str:
+        """The explorer as a still picture in plain HTML: title, settings, readout (or the failure) and figure."""
+        picture = ("" if self.error else
+                   f'<img alt="{html.escape(self.title)}" src="data:image/png;base64,'
+                   f'{base64.b64encode(self.image.value).decode("ascii")}">')
+        return (f'<div class="td-explorer td-still"><b>{html.escape(self.title)}</b>'
+                f'<div class="td-settings">{html.escape(self.settings())}</div>'
+                f'<div class="td-readout">{self._shown()}</div>{picture}<div><i>{STILL_NOTE}</i></div></div>')
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """The widget, and two stand-ins for viewers that cannot draw it (an untrusted notebook in
+        JupyterLab, GitHub, a terminal): ``still_html()`` and a plain-text summary. A viewer shows
+        one entry of the bundle, so a reader never sees the figure twice."""
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
+        text = html.unescape(re.sub(r"<[^>]+>", "", self._shown()))
+        bundle["text/plain"] = f"Explorer: {self.title}\n{self.settings()}\n{text}\n{STILL_NOTE}"
+        bundle["text/html"] = self.still_html()
+        return bundle

@@ -121,6 +121,12 @@ class JupyterLab:
         model = self.api(f"contents/{notebook.relative_to(ROOT).as_posix()}?content=1")
         return sum(1 for cell in model["content"]["cells"] if cell["cell_type"] == "code" and cell["source"].strip())
 
+    def trust(self, notebook: Path) -> None:
+        """Sign the served copy of ``notebook`` as trusted, as `jupyter trust` does on a reader's machine
+        (the signature goes to this server's own data dir; the file is not changed)."""
+        subprocess.run([sys.executable, "-m", "jupyter", "trust", str(self.served(notebook))],
+                       env=self._environment(), check=True, capture_output=True)
+
     def shut_down_kernels(self) -> None:
         for session in self.api("sessions"):
             self.api(f"sessions/{session['id']}", method="DELETE")
@@ -218,6 +224,25 @@ STATE = """root => {
         readout: root.querySelector('.td-readout')?.textContent.trim() ?? '',
         message: root.querySelector('.td-message')?.textContent.trim() ?? '',
     };
+}"""
+
+# An explorer's picture as a reader sees it: shown, loaded, and not one flat colour (a blank or failed
+# plot). Pixels are read through a canvas, so a data: or blob: image is checked, not just its size.
+PICTURE = """img => {
+    if (!img) return {shown: false, width: 0, colours: 0};
+    const box = img.getBoundingClientRect();
+    const shown = getComputedStyle(img).display !== 'none' && box.width > 0 && box.height > 0;
+    if (!img.complete || img.naturalWidth === 0) return {shown, width: 0, colours: 0};
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const context = canvas.getContext('2d');
+    context.drawImage(img, 0, 0);
+    const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    const colours = new Set();
+    for (let i = 0; i < pixels.length && colours.size < 3; i += 4 * 97)
+        colours.add(pixels[i] * 65536 + pixels[i + 1] * 256 + pixels[i + 2]);
+    return {shown, width: img.naturalWidth, colours: colours.size};
 }"""
 
 # Page-side clock: when the reader acted on a control (first keydown, change or click) and when an image loaded.
@@ -402,3 +427,25 @@ class ExplorerView:
     def screenshot(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.root.screenshot(path=path)
+
+
+# What a precomputed explorer (.td-precomputed) shows now: the visible picture of its stack and readout.
+VISIBLE = """root => {
+    const img = Array.from(root.querySelectorAll('img')).find(i => i.getBoundingClientRect().width > 0);
+    const readout = Array.from(root.querySelectorAll('.td-readout')).find(r => r.getBoundingClientRect().width > 0);
+    return {src: img ? img.src.slice(-200) : null, readout: readout ? readout.textContent : null};
+}"""
+
+
+def check_the_player_plays(page, root: Locator, where: str) -> None:
+    """Move the slider one step by keyboard; the shown picture and readout must change, with no kernel."""
+    root.scroll_into_view_if_needed()
+    before = root.evaluate(VISIBLE)
+    assert before["src"] and before["readout"], f"{where}: shows no picture or readout"
+    picture = root.evaluate(f"root => ({PICTURE})(Array.from(root.querySelectorAll('img'))"
+                            ".find(i => i.getBoundingClientRect().width > 0))")
+    assert picture["colours"] > 1, f"{where}: blank picture"
+    root.locator(".noUi-handle").press("ArrowRight")
+    page.wait_for_function(f"([root, before]) => {{ const now = ({VISIBLE})(root);"
+                           " return now.src !== before.src && now.readout !== before.readout; }",
+                           arg=[root.element_handle(), before], polling=100, timeout=30_000)
