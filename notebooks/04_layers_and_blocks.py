@@ -38,6 +38,15 @@
 # three are subclasses of `nn.Module`: a module can contain modules, which can contain modules.
 
 # %%
+# On Colab only: install the book's library `utils` (Colab keeps its own PyTorch). Elsewhere: nothing.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "git+https://github.com/OWNER/REPO"], check=True)
+
+# %%
 # %matplotlib inline
 import inspect
 
@@ -45,7 +54,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from utils import build_network, new_figure
+from utils import build_network, new_figure, precomputed_explorer
 from utils.block_builder import (BLOCK_TYPES, HEADS, block_builder, block_builder_explorer, plot_block_builder,
                                  plot_block_types)
 from utils.blocks import Network, PlainBlock, ResidualBlock
@@ -643,6 +652,15 @@ plot_block_builder(builds["residual"], axes)
 # %%
 # NBVAL_IGNORE_OUTPUT
 block_builder_explorer()
+
+# %% [markdown]
+# Without a kernel (on the book's website, say) the explorer above cannot re-run; the one below
+# plays anyway, over pictures computed when this notebook ran.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+precomputed_explorer(block_builder_explorer(device="cpu"), "block",
+                     ["plain", "residual", "pre-norm residual", "post-norm residual"])
 
 # %% [markdown]
 # **Predict, then check.** (1) With block type *plain* and activation *tanh*, will 30 blocks vanish as fast as ReLU?

@@ -32,6 +32,15 @@
 # Every number quoted in the text is computed in a cell below and checked by an `assert`.
 
 # %%
+# On Colab only: install the book's library `utils` (Colab keeps its own PyTorch). Elsewhere: nothing.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "git+https://github.com/OWNER/REPO"], check=True)
+
+# %%
 # %matplotlib inline
 import copy
 import inspect
@@ -42,7 +51,7 @@ import torch.nn.functional as F
 import torch.nn.utils.prune as prune
 from torch import nn
 
-from utils import get_activation, new_figure, probe_network
+from utils import get_activation, new_figure, precomputed_explorer, probe_network
 from utils.activation_masks import activation_masks, active_set_overlap, gelu_facts
 from utils.dead_units import SWEEP_LRS, dead_unit_sweep, dead_units_explorer, plot_dead_sweep
 from utils.diagnostics import plot_activation_shapes
@@ -658,6 +667,16 @@ assert [round(100 * l1[a], 1) for a in (0.9, 0.95)] == [84.6, 56.3]
 # %%
 # NBVAL_IGNORE_OUTPUT
 pruning_explorer()
+
+# %% [markdown]
+# Without a kernel (on the book's website, say) the explorer above cannot re-run; the one below
+# plays anyway, over pictures computed when this notebook ran.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+precomputed_explorer(pruning_explorer(device="cpu"), "method",
+                     ["l1_unstructured", "random_unstructured", "ln_structured", "global_unstructured",
+                      "activation_topk"])
 
 # %% [markdown]
 # ## 7. Activation sparsity in large models

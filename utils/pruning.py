@@ -231,13 +231,14 @@ def plot_pruning(result: PruningResult, ax) -> None:
 
 
 @register_explorer("ch5 pruning")
-def pruning_explorer(method: str = "l1_unstructured", amount: float = 0.9, fine_tune_steps: int = 0) -> Explorer:
+def pruning_explorer(method: str = "l1_unstructured", amount: float = 0.9, fine_tune_steps: int = 0,
+                     device: str = "auto") -> Explorer:
     """Method, amount and fine-tuning steps -> the point on the accuracy-vs-sparsity curve."""
     controls = {
         "method": dropdown("method", method, PRUNING_METHODS),
         "amount": float_slider("amount", amount, 0.0, 1.0, 0.01),
         "fine_tune_steps": int_slider("fine-tuning steps", fine_tune_steps, 0, 200, 25),
-        "device": device_dropdown(),
+        "device": device_dropdown(device),
     }
 
     def readout(r: PruningResult) -> str:
