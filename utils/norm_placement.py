@@ -6,8 +6,11 @@ residual connection. Where the LayerNorm sits is the whole difference:
     post-norm (Vaswani et al., 2017):  x <- LN(x + Attn(x));    x <- LN(x + MLP(x))
     pre-norm  (GPT-2 and after):       x <- x + Attn(LN(x));    x <- x + MLP(LN(x));   one LN at the very end
 
-Weights are Xavier-uniform, biases zero, as in Xiong et al. (2020), whose Theorem 1 bounds the
-gradient of the last layer's W2 by O(d sqrt(ln d)) for post-norm and O(d sqrt(ln d / L)) for pre-norm.
+Weights are Xavier-uniform, biases zero. Xiong et al. (2020) draw Xavier-Gaussian weights of the same
+variance; their Theorem 1 (with W^Q = W^K = 0) bounds the gradient of the last layer's W2 by
+O(d sqrt(ln d)) for post-norm and O(d sqrt(ln d / L)) for pre-norm, and their Figure 3 plots the norm of
+the *expected* gradient: the gradient averaged over mini-batches first, then its norm
+(``expected_gradients``), where ``norm_placement`` measures one mini-batch.
 """
 
 from __future__ import annotations
@@ -104,6 +107,12 @@ class NormPlacement:
         return "; ".join(notes) or None
 
 
+def _readout_loss(final: nn.Module, readout: torch.Tensor):
+    """The loss of a stack's output h (batch, tokens, width): token t read out by its own fixed vector
+    readout[t], averaged over tokens and batch."""
+    return lambda h: (final(h) * readout).sum(-1).mean()
+
+
 def norm_placement(depth: int = 12, width: int = 64, heads: int = 4, tokens: int = 16, batch: int = 4,
                    activation: str = "gelu", seed: int = 0, device="auto") -> NormPlacement:
     """Probe a post-norm and a pre-norm stack on the same random token vectors. The loss is a fixed
@@ -118,9 +127,59 @@ def norm_placement(depth: int = 12, width: int = 64, heads: int = 4, tokens: int
     probes = {}
     for norm in PLACEMENTS:
         net, final = build_transformer(depth, width, heads, norm, activation, seed, dev)
-        probes[norm] = probe_network(net, x, lambda h: (final(h) * readout).sum(-1).mean())
+        probes[norm] = probe_network(net, x, _readout_loss(final, readout))
     settings = dict(depth=depth, width=width, heads=heads, tokens=tokens, batch=batch, activation=activation, seed=seed)
     return NormPlacement(settings, probes, dev.type)
+
+
+@dataclass
+class ExpectedGradients:
+    """Per-layer ||dL/dW2_l|| of one stack per placement, two ways over ``batches`` mini-batches:
+    ``of_mean`` is the norm of the mean gradient (Xiong et al.'s expected gradient), ``per_batch`` the
+    mean of each mini-batch's norm (what ``norm_placement`` shows). Arrays of shape (depth,)."""
+
+    settings: dict
+    of_mean: dict[str, np.ndarray]
+    per_batch: dict[str, np.ndarray]
+
+    def spread(self, norm: str, expected: bool = True) -> float:
+        """Top layer's ||dL/dW2|| over the first layer's (expected gradient, or per mini-batch)."""
+        g = (self.of_mean if expected else self.per_batch)[norm]
+        return float(g[-1] / g[0])
+
+
+def expected_gradients(depth: int = 6, batches: int = 64, width: int = 64, heads: int = 4, tokens: int = 16,
+                       batch: int = 4, activation: str = "gelu", seed: int = 0, device="cpu") -> ExpectedGradients:
+    """Average dL/dW2_l over ``batches`` independent mini-batches of random tokens (same network, same
+    readout as ``norm_placement`` with this seed), then take the norm, as Xiong et al. (2020, Fig. 3) do.
+
+    The mean over batches keeps what the batches agree on; noise that changes sign from batch to batch
+    cancels (by about 1/sqrt(batches)). Raises ValueError for batches < 2."""
+    check_int("batches", batches, minimum=2)
+    check_int("tokens", tokens, minimum=1)
+    check_int("batch", batch, minimum=2)
+    dev = pick_device(device)
+    of_mean, per_batch = {}, {}
+    for norm in PLACEMENTS:
+        gen = torch.Generator().manual_seed(seed + 1)
+        first = torch.randn(batch, tokens, width, generator=gen)  # norm_placement's batch comes first
+        readout = (torch.randn(tokens, width, generator=gen) / math.sqrt(width)).to(dev)
+        net, final = build_transformer(depth, width, heads, norm, activation, seed, dev)
+        loss_fn = _readout_loss(final, readout)
+        total = [torch.zeros(layer.weight.shape, dtype=torch.float64) for layer in net.linears]
+        norms = np.zeros(depth)
+        for i in range(batches):
+            x = first if i == 0 else torch.randn(batch, tokens, width, generator=gen)
+            net.zero_grad(set_to_none=True)
+            loss_fn(net(x.to(dev))).backward()
+            for layer_total, layer in zip(total, net.linears):
+                layer_total += layer.weight.grad.detach().to("cpu", torch.float64)
+            norms += [float(layer.weight.grad.detach().to("cpu", torch.float64).norm()) for layer in net.linears]
+        of_mean[norm] = np.array([float((t / batches).norm()) for t in total])
+        per_batch[norm] = norms / batches
+    settings = dict(depth=depth, batches=batches, width=width, heads=heads, tokens=tokens, batch=batch,
+                    activation=activation, seed=seed)
+    return ExpectedGradients(settings, of_mean, per_batch)
 
 
 def plot_norm_placement(result: NormPlacement, axes) -> None:
