@@ -134,9 +134,10 @@ def norm_placement(depth: int = 12, width: int = 64, heads: int = 4, tokens: int
 
 @dataclass
 class ExpectedGradients:
-    """Per-layer ||dL/dW2_l|| of one stack per placement, two ways over ``batches`` mini-batches:
-    ``of_mean`` is the norm of the mean gradient (Xiong et al.'s expected gradient), ``per_batch`` the
-    mean of each mini-batch's norm (what ``norm_placement`` shows). Arrays of shape (depth,)."""
+    """Per-layer ||dL/dW2_l|| of one stack per placement, two ways: ``of_mean`` is the norm of the gradient
+    averaged over ``batches`` mini-batches (Xiong et al.'s expected gradient), ``per_batch`` the mean of the
+    single mini-batches' norms (what ``norm_placement`` shows) over the first ``norm_batches`` of them.
+    Arrays of shape (depth,)."""
 
     settings: dict
     of_mean: dict[str, np.ndarray]
@@ -148,37 +149,50 @@ class ExpectedGradients:
         return float(g[-1] / g[0])
 
 
-def expected_gradients(depth: int = 6, batches: int = 64, width: int = 64, heads: int = 4, tokens: int = 16,
-                       batch: int = 4, activation: str = "gelu", seed: int = 0, device="cpu") -> ExpectedGradients:
-    """Average dL/dW2_l over ``batches`` independent mini-batches of random tokens (same network, same
-    readout as ``norm_placement`` with this seed), then take the norm, as Xiong et al. (2020, Fig. 3) do.
+def _weight_grads(net: Network, loss_fn, x: torch.Tensor) -> list[torch.Tensor]:
+    """dL/dW2_l for every layer, as float64 CPU tensors."""
+    net.zero_grad(set_to_none=True)
+    loss_fn(net(x)).backward()
+    return [layer.weight.grad.detach().to("cpu", torch.float64) for layer in net.linears]
 
-    The mean over batches keeps what the batches agree on; noise that changes sign from batch to batch
-    cancels (by about 1/sqrt(batches)). Raises ValueError for batches < 2."""
+
+def expected_gradients(depth: int = 6, batches: int = 64, norm_batches: int = 8, width: int = 64, heads: int = 4,
+                       tokens: int = 16, batch: int = 4, activation: str = "gelu", seed: int = 0,
+                       device="cpu") -> ExpectedGradients:
+    """Average dL/dW2_l over ``batches`` independent mini-batches of random tokens (same network, same
+    readout as ``norm_placement`` with this seed, whose mini-batch comes first), then take the norm, as
+    Xiong et al. (2020, Fig. 3) do; and the mean of the single mini-batches' norms over the first
+    ``norm_batches``.
+
+    The loss is a mean over the batch, so the average of equal-sized mini-batches' gradients is the
+    gradient of the mean loss over all of them: it is computed on 16 mini-batches at a time. The mean
+    keeps what the batches agree on; noise that changes sign from batch to batch cancels (by about
+    1/sqrt(batches)). Raises ValueError for batches < 2 or norm_batches outside 1..batches."""
     check_int("batches", batches, minimum=2)
+    check_int("norm_batches", norm_batches, minimum=1, maximum=batches)
     check_int("tokens", tokens, minimum=1)
     check_int("batch", batch, minimum=2)
     dev = pick_device(device)
+    gen = torch.Generator().manual_seed(seed + 1)
+    first = torch.randn(batch, tokens, width, generator=gen)  # norm_placement's mini-batch
+    readout = (torch.randn(tokens, width, generator=gen) / math.sqrt(width)).to(dev)
+    xs = torch.cat([first, torch.randn((batches - 1) * batch, tokens, width, generator=gen)]).to(dev)
     of_mean, per_batch = {}, {}
     for norm in PLACEMENTS:
-        gen = torch.Generator().manual_seed(seed + 1)
-        first = torch.randn(batch, tokens, width, generator=gen)  # norm_placement's batch comes first
-        readout = (torch.randn(tokens, width, generator=gen) / math.sqrt(width)).to(dev)
         net, final = build_transformer(depth, width, heads, norm, activation, seed, dev)
         loss_fn = _readout_loss(final, readout)
+        chunk = 16 * batch
         total = [torch.zeros(layer.weight.shape, dtype=torch.float64) for layer in net.linears]
-        norms = np.zeros(depth)
-        for i in range(batches):
-            x = first if i == 0 else torch.randn(batch, tokens, width, generator=gen)
-            net.zero_grad(set_to_none=True)
-            loss_fn(net(x.to(dev))).backward()
-            for layer_total, layer in zip(total, net.linears):
-                layer_total += layer.weight.grad.detach().to("cpu", torch.float64)
-            norms += [float(layer.weight.grad.detach().to("cpu", torch.float64).norm()) for layer in net.linears]
-        of_mean[norm] = np.array([float((t / batches).norm()) for t in total])
-        per_batch[norm] = norms / batches
-    settings = dict(depth=depth, batches=batches, width=width, heads=heads, tokens=tokens, batch=batch,
-                    activation=activation, seed=seed)
+        for start in range(0, len(xs), chunk):
+            part = xs[start:start + chunk]
+            for layer_total, g in zip(total, _weight_grads(net, loss_fn, part)):
+                layer_total += g * (len(part) / len(xs))
+        of_mean[norm] = np.array([float(t.norm()) for t in total])
+        norms = [[float(g.norm()) for g in _weight_grads(net, loss_fn, xs[i * batch:(i + 1) * batch])]
+                 for i in range(norm_batches)]
+        per_batch[norm] = np.mean(norms, axis=0)
+    settings = dict(depth=depth, batches=batches, norm_batches=norm_batches, width=width, heads=heads,
+                    tokens=tokens, batch=batch, activation=activation, seed=seed)
     return ExpectedGradients(settings, of_mean, per_batch)
 
 
@@ -196,6 +210,18 @@ def plot_norm_placement(result: NormPlacement, axes) -> None:
     axes[0].legend(loc="best")
     if len(axes) > 1:
         layer_axis(axes[1], r"$\|\partial L/\partial x_l\|$", title="gradient reaching each layer's output")
+
+
+def plot_expected_gradients(result: ExpectedGradients, ax) -> None:
+    """Per-layer ||dL/dW2_l||: the expected gradient (solid) and the mean per-mini-batch norm (dashed)."""
+    for norm in PLACEMENTS:
+        layers = np.arange(1, len(result.of_mean[norm]) + 1)
+        color = PLACEMENT_COLORS[norm]
+        ax.plot(layers, positive(result.of_mean[norm]), "o-", ms=3, color=color, label=f"{norm}-norm, expected")
+        ax.plot(layers, positive(result.per_batch[norm]), "--", color=color, label=f"{norm}-norm, per mini-batch")
+    layer_axis(ax, r"$\|\partial L/\partial W^{2}_l\|$",
+               title=f"{result.settings['depth']} layers, {result.settings['batches']} mini-batches")
+    ax.legend(loc="best")
 
 
 def describe_norm_placement(result: NormPlacement) -> str:
