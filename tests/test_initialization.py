@@ -7,7 +7,9 @@ import torch
 from utils import build_network, probe_network
 from utils.diagnostics import plot_layer_histograms
 from utils.gradient_flow import gradient_flow
+from utils.initialization import row_spread
 from utils.plotting import new_figure
+from utils.training import train_network
 
 
 def _readout(width, seed=1):
@@ -58,3 +60,38 @@ def test_gradient_histograms_are_drawn_and_bad_kinds_rejected():
     assert len(ax.lines) == 5 and "gradients by layer" in ax.get_title()
     with pytest.raises(ValueError, match="unknown kind 'weights'; choose one of: activations, gradients"):
         plot_layer_histograms(result, ax, kind="weights")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("width", [17, 63])
+def test_rows_of_constant_init_stay_exactly_equal_whatever_the_width_and_threads(threads, width):
+    """Rounding does not break the symmetry: identical rows go through identical arithmetic."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        run = train_network(depth=4, width=width, activation="tanh", init="constant", steps=20, device="cpu")
+    finally:
+        torch.set_num_threads(before)
+    for layer in run.model[0].linears[:-1]:
+        assert row_spread(layer.weight) == 0.0
+    assert all(int(torch.linalg.matrix_rank(layer.weight.detach().double())) == 1 for layer in run.model[0].linears)
+
+
+def test_dropout_breaks_the_symmetry_of_constant_init():
+    runs = {p: train_network(depth=3, width=32, activation="tanh", init="constant", steps=50, dropout=p, device="cpu")
+            for p in (0.0, 0.5)}
+    second = {p: [float(s[1] / s[0]) for s in (torch.linalg.svdvals(layer.weight.detach().double())
+                                               for layer in run.model[0].linears)] for p, run in runs.items()}
+    assert max(second[0.0]) < 1e-12 and min(second[0.5]) > 1e-4
+    assert runs[0.5].settings["dropout"] == 0.5 and "dropout 0.5" in runs[0.5].label
+
+
+def test_dropout_is_off_in_eval_mode_and_checked():
+    net = build_network(2, 8, dropout=0.5, seed=0)
+    x = torch.randn(4, 8)
+    net.eval()
+    assert torch.equal(net(x), net(x))
+    net.train()
+    assert not torch.equal(net(x), net(x))
+    with pytest.raises(ValueError, match="dropout must be a probability below 1, got 1"):
+        build_network(2, 8, dropout=1.0)

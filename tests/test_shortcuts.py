@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from utils.norm_placement import build_transformer, norm_placement, norm_placement_explorer
+from utils.norm_placement import build_transformer, expected_gradients, norm_placement, norm_placement_explorer
 from utils.residual_scaling import (SCHEMES, TwoLayerResidualBlock, build_residual_stack, residual_scaling,
                                     residual_theory)
 from utils.shortcuts import SEED_000, seed_000, shortcut_comparison, shortcut_explorer
@@ -116,6 +116,23 @@ def test_last_layer_gradient_scales_as_xiong_et_al_predict():
     assert 0.5 < deep.spread("post") < 2  # post-norm: about level at initialisation
 
 
+def test_expected_gradient_averages_batches_before_the_norm():
+    r = expected_gradients(depth=3, batches=40, norm_batches=40, width=16, heads=2, tokens=4)
+    for norm in ("post", "pre"):
+        assert np.all(r.of_mean[norm] <= r.per_batch[norm] * (1 + 1e-9))  # the norm of a mean <= mean of norms
+        assert np.all(r.of_mean[norm] > 0)
+    # norm_batches=1 is norm_placement's mini-batch alone
+    one = expected_gradients(depth=3, batches=2, norm_batches=1, width=16, heads=2, tokens=4)
+    probe = norm_placement(depth=3, width=16, heads=2, tokens=4, device="cpu").probes["pre"]
+    assert np.allclose(one.per_batch["pre"], probe.grad_weight_norm, rtol=1e-6)
+
+
+def test_expected_gradient_of_a_deep_post_norm_stack_grows_towards_the_output():
+    r = expected_gradients(depth=48, batches=64, seed=1)
+    assert r.spread("post") > 2.5 and r.spread("post", expected=False) < r.spread("post")  # Xiong et al.'s profile
+    assert r.spread("pre") < 0.4  # pre-norm's first layers still get more
+
+
 def test_transformer_blocks_put_the_norm_where_they_say():
     net, final = build_transformer(2, width=16, heads=2, norm="post")
     out = net(torch.randn(3, 5, 16) * 4 + 2)
@@ -143,6 +160,8 @@ def test_norm_placement_explorer_reacts_to_depth():
     (lambda: build_transformer(3, norm="sandwich"), "unknown norm placement 'sandwich'; choose one of: post, pre"),
     (lambda: build_transformer(3, width=30, heads=4), "width must be a multiple of heads"),
     (lambda: norm_placement(batch=1), "batch must be at least 2"),
+    (lambda: expected_gradients(batches=1), "batches must be at least 2"),
+    (lambda: expected_gradients(batches=4, norm_batches=5), "norm_batches must be at least 1 and at most 4"),
     (lambda: shortcut_comparison(depth=0), "depth must be at least 1"),
     (lambda: shortcut_comparison(device="tpu"), "unknown device 'tpu'"),
 ])

@@ -142,12 +142,12 @@ def plot_critical_lines(activations, ax, sigma_b2_max: float = 0.5) -> None:
         sigma_w2, sigma_b2 = critical_line(name, q_star)
         keep = (sigma_b2 >= 0) & (sigma_b2 <= sigma_b2_max)
         if np.ptp(sigma_b2) < 1e-9:
-            ax.axvline(float(np.median(sigma_w2)), color=COLORS.get(name), label=f"{name} (any σ_b²)")
+            ax.axvline(float(np.median(sigma_w2)), color=COLORS.get(name), label=f"{name}: gradient-neutral, any σ_b²")
         else:
             ax.plot(sigma_w2[keep], sigma_b2[keep], color=COLORS.get(name), label=name)
     sigma_axis(ax, 0.5, 8.0)
     ax.set(ylabel=r"$\sigma_b^2$", ylim=(0, sigma_b2_max),
-           title="order (left) | chaos (right): χ₁ = 1")
+           title="χ₁ = 1: order (left) | chaos (right) for smooth φ")
     ax.legend(loc="best")
 
 

@@ -6,8 +6,11 @@ residual connection. Where the LayerNorm sits is the whole difference:
     post-norm (Vaswani et al., 2017):  x <- LN(x + Attn(x));    x <- LN(x + MLP(x))
     pre-norm  (GPT-2 and after):       x <- x + Attn(LN(x));    x <- x + MLP(LN(x));   one LN at the very end
 
-Weights are Xavier-uniform, biases zero, as in Xiong et al. (2020), whose Theorem 1 bounds the
-gradient of the last layer's W2 by O(d sqrt(ln d)) for post-norm and O(d sqrt(ln d / L)) for pre-norm.
+Weights are Xavier-uniform, biases zero. Xiong et al. (2020) draw Xavier-Gaussian weights of the same
+variance; their Theorem 1 (with W^Q = W^K = 0) bounds the gradient of the last layer's W2 by
+O(d sqrt(ln d)) for post-norm and O(d sqrt(ln d / L)) for pre-norm, and their Figure 3 plots the norm of
+the *expected* gradient: the gradient averaged over mini-batches first, then its norm
+(``expected_gradients``), where ``norm_placement`` measures one mini-batch.
 """
 
 from __future__ import annotations
@@ -104,6 +107,12 @@ class NormPlacement:
         return "; ".join(notes) or None
 
 
+def _readout_loss(final: nn.Module, readout: torch.Tensor):
+    """The loss of a stack's output h (batch, tokens, width): token t read out by its own fixed vector
+    readout[t], averaged over tokens and batch."""
+    return lambda h: (final(h) * readout).sum(-1).mean()
+
+
 def norm_placement(depth: int = 12, width: int = 64, heads: int = 4, tokens: int = 16, batch: int = 4,
                    activation: str = "gelu", seed: int = 0, device="auto") -> NormPlacement:
     """Probe a post-norm and a pre-norm stack on the same random token vectors. The loss is a fixed
@@ -118,9 +127,73 @@ def norm_placement(depth: int = 12, width: int = 64, heads: int = 4, tokens: int
     probes = {}
     for norm in PLACEMENTS:
         net, final = build_transformer(depth, width, heads, norm, activation, seed, dev)
-        probes[norm] = probe_network(net, x, lambda h: (final(h) * readout).sum(-1).mean())
+        probes[norm] = probe_network(net, x, _readout_loss(final, readout))
     settings = dict(depth=depth, width=width, heads=heads, tokens=tokens, batch=batch, activation=activation, seed=seed)
     return NormPlacement(settings, probes, dev.type)
+
+
+@dataclass
+class ExpectedGradients:
+    """Per-layer ||dL/dW2_l|| of one stack per placement, two ways: ``of_mean`` is the norm of the gradient
+    averaged over ``batches`` mini-batches (Xiong et al.'s expected gradient), ``per_batch`` the mean of the
+    single mini-batches' norms (what ``norm_placement`` shows) over the first ``norm_batches`` of them.
+    Arrays of shape (depth,)."""
+
+    settings: dict
+    of_mean: dict[str, np.ndarray]
+    per_batch: dict[str, np.ndarray]
+
+    def spread(self, norm: str, expected: bool = True) -> float:
+        """Top layer's ||dL/dW2|| over the first layer's (expected gradient, or per mini-batch)."""
+        g = (self.of_mean if expected else self.per_batch)[norm]
+        return float(g[-1] / g[0])
+
+
+def _weight_grads(net: Network, loss_fn, x: torch.Tensor) -> list[torch.Tensor]:
+    """dL/dW2_l for every layer, as float64 CPU tensors."""
+    net.zero_grad(set_to_none=True)
+    loss_fn(net(x)).backward()
+    return [layer.weight.grad.detach().to("cpu", torch.float64) for layer in net.linears]
+
+
+def expected_gradients(depth: int = 6, batches: int = 64, norm_batches: int = 8, width: int = 64, heads: int = 4,
+                       tokens: int = 16, batch: int = 4, activation: str = "gelu", seed: int = 0,
+                       device="cpu") -> ExpectedGradients:
+    """Average dL/dW2_l over ``batches`` independent mini-batches of random tokens (same network, same
+    readout as ``norm_placement`` with this seed, whose mini-batch comes first), then take the norm, as
+    Xiong et al. (2020, Fig. 3) do; and the mean of the single mini-batches' norms over the first
+    ``norm_batches``.
+
+    The loss is a mean over the batch, so the average of equal-sized mini-batches' gradients is the
+    gradient of the mean loss over all of them: it is computed on 16 mini-batches at a time. The mean
+    keeps what the batches agree on; noise that changes sign from batch to batch cancels (by about
+    1/sqrt(batches)). Raises ValueError for batches < 2 or norm_batches outside 1..batches."""
+    check_int("batches", batches, minimum=2)
+    check_int("norm_batches", norm_batches, minimum=1, maximum=batches)
+    check_int("tokens", tokens, minimum=1)
+    check_int("batch", batch, minimum=2)
+    dev = pick_device(device)
+    gen = torch.Generator().manual_seed(seed + 1)
+    first = torch.randn(batch, tokens, width, generator=gen)  # norm_placement's mini-batch
+    readout = (torch.randn(tokens, width, generator=gen) / math.sqrt(width)).to(dev)
+    xs = torch.cat([first, torch.randn((batches - 1) * batch, tokens, width, generator=gen)]).to(dev)
+    of_mean, per_batch = {}, {}
+    for norm in PLACEMENTS:
+        net, final = build_transformer(depth, width, heads, norm, activation, seed, dev)
+        loss_fn = _readout_loss(final, readout)
+        chunk = 16 * batch
+        total = [torch.zeros(layer.weight.shape, dtype=torch.float64) for layer in net.linears]
+        for start in range(0, len(xs), chunk):
+            part = xs[start:start + chunk]
+            for layer_total, g in zip(total, _weight_grads(net, loss_fn, part)):
+                layer_total += g * (len(part) / len(xs))
+        of_mean[norm] = np.array([float(t.norm()) for t in total])
+        norms = [[float(g.norm()) for g in _weight_grads(net, loss_fn, xs[i * batch:(i + 1) * batch])]
+                 for i in range(norm_batches)]
+        per_batch[norm] = np.mean(norms, axis=0)
+    settings = dict(depth=depth, batches=batches, norm_batches=norm_batches, width=width, heads=heads,
+                    tokens=tokens, batch=batch, activation=activation, seed=seed)
+    return ExpectedGradients(settings, of_mean, per_batch)
 
 
 def plot_norm_placement(result: NormPlacement, axes) -> None:
@@ -137,6 +210,18 @@ def plot_norm_placement(result: NormPlacement, axes) -> None:
     axes[0].legend(loc="best")
     if len(axes) > 1:
         layer_axis(axes[1], r"$\|\partial L/\partial x_l\|$", title="gradient reaching each layer's output")
+
+
+def plot_expected_gradients(result: ExpectedGradients, ax) -> None:
+    """Per-layer ||dL/dW2_l||: the expected gradient (solid) and the mean per-mini-batch norm (dashed)."""
+    for norm in PLACEMENTS:
+        layers = np.arange(1, len(result.of_mean[norm]) + 1)
+        color = PLACEMENT_COLORS[norm]
+        ax.plot(layers, positive(result.of_mean[norm]), "o-", ms=3, color=color, label=f"{norm}-norm, expected")
+        ax.plot(layers, positive(result.per_batch[norm]), "--", color=color, label=f"{norm}-norm, per mini-batch")
+    layer_axis(ax, r"$\|\partial L/\partial W^{2}_l\|$",
+               title=f"{result.settings['depth']} layers, {result.settings['batches']} mini-batches")
+    ax.legend(loc="best")
 
 
 def describe_norm_placement(result: NormPlacement) -> str:

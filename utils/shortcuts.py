@@ -19,6 +19,7 @@ from .explorer import Explorer, checkbox, device_dropdown, dropdown, int_slider,
 from .figures import register_figure
 from .gradient_flow import GradientFlow, gradient_flow
 from .plotting import COLORS, layer_axis, positive
+from .probes import probe_network
 from .validation import check_choice, check_int
 
 # Seed 000 printed the mean absolute weight gradient of each of its five layers, in this order.
@@ -34,12 +35,14 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 @dataclass
 class TinyNetGradients:
-    """Seed 000's measurement: mean |dL/dW_l| per layer, as the seed printed them, and the network's output."""
+    """Seed 000's measurement: mean |dL/dW_l| per layer, as the seed printed them, the network's output,
+    and ||dL/dh_l|| (the gradient reaching each block's output h_l, as chapter 1 reads it)."""
 
     shortcut: bool
     dtype: str
     mean_abs_grad: np.ndarray
     output: float
+    grad_act_norm: np.ndarray
 
 
 def seed_000(shortcut: bool, dtype: str = "float32") -> TinyNetGradients:
@@ -51,10 +54,11 @@ def seed_000(shortcut: bool, dtype: str = "float32") -> TinyNetGradients:
                         in_dim=SEED_000_SIZES[0], out_dim=SEED_000_SIZES[-1], seed=123, device="cpu")
     net = net.to(DTYPES[dtype])
     x = torch.tensor([[1.0, 0.0, -1.0]], dtype=DTYPES[dtype])
-    y = net(x)
-    torch.nn.functional.mse_loss(y, torch.zeros_like(y)).backward()
+    probe = probe_network(net, x, lambda y: torch.nn.functional.mse_loss(y, torch.zeros_like(y)))
     grads = np.array([layer.weight.grad.abs().mean().item() for layer in net.linears])
-    return TinyNetGradients(shortcut, dtype, grads, float(y.detach()))
+    with torch.no_grad():
+        output = float(net(x))
+    return TinyNetGradients(shortcut, dtype, grads, output, probe.grad_act_norm)
 
 
 @dataclass

@@ -65,14 +65,16 @@ class TrainingRun:
         init = f"σ_w²={s['sigma_w2']:.3g}" if s["init"] == "normal" else s["init"]
         clip = f", clip {s['clip']:g}" if s["clip"] else ""
         norm = f", {s['norm']}-norm" if s["norm"] != "none" else ""
-        return f"{s['activation']}, {init}" + (", shortcut" if s["shortcut"] else "") + norm + clip
+        drop = f", dropout {s['dropout']:g}" if s["dropout"] else ""
+        return f"{s['activation']}, {init}" + (", shortcut" if s["shortcut"] else "") + norm + drop + clip
 
 
 def train_network(depth: int = 20, width: int = 64, activation: str = "sigmoid", init: str = "normal",
-                  sigma_w2: float = 1.0, shortcut: bool = False, norm: str = "none",
+                  sigma_w2: float = 1.0, shortcut: bool = False, norm: str = "none", dropout: float = 0.0,
                   optimizer: str = "sgd", lr: float = 0.1, steps: int = 300, batch: int = 128,
                   clip: float | None = None, seed: int = 0, device="auto") -> TrainingRun:
-    """Train a ``depth``-block network plus a linear classifier head on teacher data."""
+    """Train a ``depth``-block network plus a linear classifier head on teacher data (``dropout``: the
+    probability of dropping each hidden unit during training; the test accuracy is measured without)."""
     check_int("steps", steps, minimum=1)
     check_int("batch", batch, minimum=1)
     check_choice("optimizer", optimizer, OPTIMIZERS)
@@ -82,7 +84,7 @@ def train_network(depth: int = 20, width: int = 64, activation: str = "sigmoid",
     dev = pick_device(device)
     x, y, x_test, y_test = teacher_data(seed=seed)
     body = build_network(depth, width, activation=activation, init=init, sigma_w2=sigma_w2, shortcut=shortcut,
-                         norm=norm, in_dim=x.shape[1], seed=seed, device="cpu")
+                         norm=norm, in_dim=x.shape[1], dropout=dropout, seed=seed, device="cpu")
     head = nn.Linear(width, int(y.max()) + 1)
     model = nn.Sequential(body, head).to(dev)
     start = [layer.weight.detach().clone() for layer in body.linears]
@@ -105,11 +107,12 @@ def train_network(depth: int = 20, width: int = 64, activation: str = "sigmoid",
         if clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
+    model.eval()
     with torch.no_grad():
         rel = [float((layer.weight - w0).norm() / w0.norm()) for layer, w0 in zip(body.linears, start)]
         accuracy = float((model(x_test.to(dev)).argmax(1) == y_test.to(dev)).float().mean())
     settings = dict(depth=depth, width=width, activation=activation, init=init, sigma_w2=sigma_w2,
-                    shortcut=shortcut, norm=norm, optimizer=optimizer, lr=lr, steps=steps, clip=clip, seed=seed)
+                    shortcut=shortcut, norm=norm, dropout=dropout, optimizer=optimizer, lr=lr, steps=steps, clip=clip, seed=seed)
     return TrainingRun(settings, losses, np.array(rel), accuracy, diverged_at, grad_to_weight, dev.type, model)
 
 
