@@ -7,7 +7,7 @@ LAB_ARGS ?=
 # `make notebooks NB=notebooks/02_shortcut_connections.py` re-executes one chapter only.
 NB ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 
-.PHONY: lab test test-browser notebooks figures bench lock clean
+.PHONY: lab test test-browser notebooks figures bench gpu-check lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ figures: $(STAMP)  ## regenerate figures/*.png
 
 bench: $(STAMP)  ## explorer latency, notebook run time, kernel memory
 	$(BIN)/python benchmarks/run.py
+
+gpu-check: $(STAMP)  ## every experiment on CUDA/MPS against the CPU: key numbers within tolerance, timings
+	$(BIN)/python benchmarks/gpu_check.py
 
 lock: $(STAMP)  ## rewrite constraints.txt from the installed environment
 	( sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//' ) > constraints.new
