@@ -39,9 +39,12 @@ def _allowed(node, parents) -> bool:
     parent = parents.get(node)
     if isinstance(parent, ast.keyword) and parent.arg == "dtype":
         call = parents[parent]
-        on_cpu_by_default = not any(k.arg == "device" for k in call.keywords)
-        is_conversion = isinstance(call.func, ast.Attribute) and call.func.attr in ("to", "type")
-        return on_cpu_by_default and not is_conversion
+        device = next((k.value for k in call.keywords if k.arg == "device"), None)
+        if device is not None:
+            return isinstance(device, ast.Constant) and device.value == "cpu"
+        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+        follows_a_tensor = name in ("to", "type", "as_tensor") or name.endswith("_like") or name.startswith("new_")
+        return not follows_a_tensor  # a new tensor, on the CPU (torch's default device)
     if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute) and parent.func.attr == "to":
         first = parent.args[0] if parent.args else None
         return isinstance(first, ast.Constant) and first.value == "cpu"
@@ -71,8 +74,12 @@ def test_float64_only_on_cpu_copies():
     ("t.to(dev, torch.float64)", False),
     ("torch.zeros(3, dtype=torch.float64, device=dev)", False),
     ("t.to(dtype=torch.float64)", False),
+    ("torch.zeros_like(t, dtype=torch.float64)", False),
+    ("t.new_zeros(3, dtype=torch.float64)", False),
+    ("torch.as_tensor(t, dtype=torch.float64)", False),
     ('t.to("cpu", torch.float64)', True),
     ("torch.zeros(3, dtype=torch.float64)", True),
+    ('torch.zeros(3, dtype=torch.float64, device="cpu")', True),
 ])
 def test_the_float64_check_catches_conversions_on_a_device(source, ok):
     tree = ast.parse(source)

@@ -125,7 +125,8 @@ def sweep(activation: str = "relu", sigma_w2=(1.0, 2.0, 4.0), sigma_b2: float = 
         for layer in range(depth):
             flat = h.reshape(seeds, n_sigma * batch, width)
             z = scale * torch.bmm(flat, w0[:, layer].mT).view(seeds, n_sigma, batch, width)
-            z = z + bias_scale * b0[:, layer].view(seeds, 1, 1, width)
+            if bias_scale:
+                z = z + bias_scale * b0[:, layer].view(seeds, 1, 1, width)
             h = act.fn(z)
             if layer:  # the first layer's slope is never needed: the backward pass stops at dL/dh_1
                 slopes.append(act.slope(z))
