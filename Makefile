@@ -10,7 +10,7 @@ NB ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 COURSE := notebooks/assignments
 ASSIGNMENTS := $(sort $(notdir $(wildcard $(COURSE)/source/ch[0-9][0-9])))
 
-.PHONY: lab test test-browser notebooks assignments figures site bench lock clean
+.PHONY: lab test test-browser notebooks assignments figures site bench gpu-check lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,9 @@ site: $(STAMP)  ## the website in build/site/html, from the stored notebooks (np
 
 bench: $(STAMP)  ## explorer latency, notebook run time, kernel memory
 	$(BIN)/python benchmarks/run.py
+
+gpu-check: $(STAMP)  ## every experiment on CUDA/MPS against the CPU: key numbers within tolerance, timings
+	$(BIN)/python benchmarks/gpu_check.py
 
 lock: $(STAMP)  ## rewrite constraints.txt from the installed environment
 	( sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//' ) > constraints.new

@@ -8,6 +8,7 @@ of separate models, and its phase-diagram explorer <= 2 s per redraw.
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import sys
@@ -156,8 +157,13 @@ def bench_sweep(repeats: int = 5) -> None:
 
 
 def main() -> None:
+    from utils.devices import cpu_allowance
+
+    import utils  # noqa: F401  (sets torch's threads from the CPU allowance, as in every notebook)
+
     print(f"make bench on {platform.node()}: {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
+          f"torch {torch.__version__}, {torch.get_num_threads()} torch threads "
+          f"(this process may use {cpu_allowance()} CPUs; the host has {os.cpu_count()})")
     bench_explorers()
     bench_sweep()
     bench_notebooks()

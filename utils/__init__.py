@@ -10,7 +10,7 @@ from . import (  # noqa: F401  (importing a chapter's modules registers its expl
 )
 from .activations import ACTIVATIONS, get_activation
 from .blocks import NORMS, Network, PlainBlock, ResidualBlock, build_network
-from .devices import available_devices, pick_device, seed_everything
+from .devices import available_devices, cpu_float64, pick_device, seed_everything, use_cpu_allowance
 from .explorer import EXPLORERS, Explorer
 from .gradient_flow import HEALTHY, GradientFlow, gradient_flow, gradient_flow_explorer, plot_gradient_flow
 from .initializers import INIT_SCHEMES, init_linear, weight_variance
@@ -19,3 +19,4 @@ from .precomputed_explorer import precomputed_explorer
 from .probes import Probe, probe_network
 
 use_book_style()
+use_cpu_allowance()

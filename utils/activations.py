@@ -33,6 +33,11 @@ class Activation:
         return float(self.slope(torch.linspace(-10, 10, 40001, dtype=torch.float64)).max())
 
 
+def _sigmoid_slope(z):
+    s = torch.sigmoid(z)
+    return s * (1 - s)
+
+
 def _gelu_slope(z):
     return 0.5 * (1 + torch.erf(z / math.sqrt(2))) + z * torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
 
@@ -50,7 +55,7 @@ def _silu_slope(z):
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in [
-        Activation("sigmoid", torch.sigmoid, lambda z: torch.sigmoid(z) * (1 - torch.sigmoid(z)), nn.Sigmoid),
+        Activation("sigmoid", torch.sigmoid, _sigmoid_slope, nn.Sigmoid),
         Activation("tanh", torch.tanh, lambda z: 1 - torch.tanh(z) ** 2, nn.Tanh),
         Activation("relu", F.relu, lambda z: (z > 0).to(z.dtype), nn.ReLU),
         Activation(

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import ipywidgets as widgets
 
 from .devices import DEVICE_CHOICES
-from .plotting import detached_figure, figure_png
+from .plotting import CSS_DPI, detached_figure, figure_png
 
 _STYLE = {"description_width": "initial"}
 _LAYOUT = {"width": "430px"}  # two controls a row: room for long labels and the readout
@@ -52,10 +52,23 @@ def float_slider(description: str, value: float, min: float, max: float, step: f
                                continuous_update=False, style=_STYLE, layout=_LAYOUT, readout_format=".3g")
 
 
-def log_slider(description: str, value: float, min: float, max: float, steps_per_decade: int = 20):
-    return widgets.FloatLogSlider(value=value, base=10, min=math.log10(min), max=math.log10(max),
-                                  step=1 / steps_per_decade, description=description,
-                                  continuous_update=False, style=_STYLE, layout=_LAYOUT, readout_format=".3g")
+# A log slider's stops: round numbers, 22 a decade, steps of 4% to 9%. A FloatLogSlider (equal steps in
+# log10) cannot hold both 1 and 2: with 20 steps a decade, 2 reads back as 1.995 after a move away and back.
+ROUND = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.8, 2.0, 2.2, 2.5, 2.8, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 7.0, 8.0, 9.0)
+
+
+def log_grid(min: float, max: float) -> list[float]:
+    """The ``ROUND`` values in [min, max] (0 < min < max), e.g. 0.1, 0.11, 0.12, ..., 1, 1.1, ..., 90, 100."""
+    decades = range(math.floor(math.log10(min)), math.ceil(math.log10(max)) + 1)
+    return [v for k in decades for m in ROUND if min <= (v := float(f"{m}e{k}")) <= max]
+
+
+def log_slider(description: str, value: float, min: float, max: float):
+    """A slider over ``log_grid(min, max)``, plus ``value`` itself if it is not one of them, so the
+    starting value is always one the slider can return to."""
+    stops = sorted(set(log_grid(min, max)) | {float(value)})
+    return widgets.SelectionSlider(value=float(value), options=[(f"{v:.3g}", v) for v in stops],
+                                   description=description, continuous_update=False, style=_STYLE, layout=_LAYOUT)
 
 
 def dropdown(description: str, value, options):
@@ -74,14 +87,15 @@ def device_dropdown(value: str = "auto"):
 
 def alternative_value(control):
     """A valid value different from ``control``'s current one (for tests and benchmarks)."""
+    if isinstance(control, widgets.SelectionSlider):  # log slider: about a decade away, inside the range
+        stops, i, decade = [v for _, v in control.options], control.index, len(ROUND)
+        up, down = i + decade, i - decade
+        return stops[up] if up < len(stops) else stops[down] if down >= 0 else stops[-1 if i == 0 else 0]
     if hasattr(control, "options"):
         options = [o for o in control.options if o != control.value]
         return "cpu" if "cpu" in options else options[0]
     if isinstance(control.value, bool):
         return not control.value
-    if hasattr(control, "base"):  # log slider: a decade away, inside the range
-        up = control.value * 10
-        return up if up <= control.base**control.max else control.value / 10
     if isinstance(control.value, int):
         step = max((control.max - control.min) // 4, 1)
         return control.value + step if control.value + step <= control.max else control.value - step
@@ -117,7 +131,8 @@ class Explorer:
         self.experiment, self.plot, self.describe = experiment, plot, readout
         self.controls = controls
         self.figure, self.axes = detached_figure(ncols, *panel_size)
-        self.image = widgets.Image(format="png")
+        natural = f"{self.figure.get_figwidth() * CSS_DPI:.0f}px"  # the PNG has twice as many pixels
+        self.image = widgets.Image(format="png", layout={"width": natural, "max_width": "100%"})
         self.readout = widgets.HTML().add_class("td-readout")
         self.message = widgets.HTML().add_class("td-message")
         self.title = title

@@ -65,7 +65,7 @@ class FiniteWidth:
 
 
 def finite_width(activation: str = "relu", sigma_w2: float = 2.0, sigma_b2: float = 0.0, depth: int = 50,
-                 width: int = 32, seeds: int = 64, seed: int = 0, device="auto") -> FiniteWidth:
+                 width: int = 32, seeds: int = 64, seed: int = 0, device="cpu") -> FiniteWidth:
     """Draw ``seeds`` networks of ``width`` units (one input each) in one batched sweep."""
     measured = sweep(activation, [sigma_w2], sigma_b2, depth=depth, width=width, seeds=seeds, batch=1, seed=seed,
                      device=device)

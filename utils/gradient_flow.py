@@ -69,7 +69,7 @@ def probe_with_readout(net: Network, width: int, batch: int = 128, seed: int = 0
 
 def gradient_flow(depth: int = 30, width: int = 128, activation: str = "sigmoid", init: str = "normal",
                   sigma_w2: float = 1.0, sigma_b2: float = 0.0, shortcut: bool = False, norm: str = "none",
-                  batch: int = 128, seed: int = 0, device="auto") -> GradientFlow:
+                  batch: int = 128, seed: int = 0, device="cpu") -> GradientFlow:
     """Probe a ``depth``-block network (see ``build_network``) on one batch; seeded and device-aware."""
     check_int("batch", batch, minimum=2)
     dev = pick_device(device)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .activations import ACTIVATIONS
+from .devices import cpu_float64
 from .explorer import (Explorer, device_dropdown, dropdown, float_slider, int_slider, log_slider,
                        register_explorer)
 from .gradient_flow import GradientFlow, gradient_flow, plot_gradient_flow
@@ -56,7 +57,7 @@ class InitExperiment:
 
 
 def init_experiment(activation: str = "tanh", sigma_w2: float = 1.0, sigma_b2: float = 0.0, depth: int = 30,
-                    width: int = 128, init: str = "normal", seed: int = 0, device="auto") -> InitExperiment:
+                    width: int = 128, init: str = "normal", seed: int = 0, device="cpu") -> InitExperiment:
     """Probe a ``depth``-layer network initialised with ``init`` and predict it with mean-field theory."""
     theory_w2, theory_b2 = scheme_variances(init, width, sigma_w2, sigma_b2)
     flow = gradient_flow(depth=depth, width=width, activation=activation, init=init, sigma_w2=sigma_w2,
@@ -153,5 +154,5 @@ def plot_critical_lines(activations, ax, sigma_b2_max: float = 0.5) -> None:
 
 def row_spread(weight: torch.Tensor) -> float:
     """max_i ||w_i - w_1|| / ||w_1|| over the rows w_i of ``weight``: 0 when every unit is the same."""
-    weight = weight.detach().double()
+    weight = cpu_float64(weight)
     return float((weight - weight[:1]).norm(dim=1).max() / weight[0].norm())

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .blocks import build_network
-from .devices import pick_device
+from .devices import cpu_float64, pick_device
 from .plotting import positive
 from .validation import check_int
 
@@ -52,7 +52,7 @@ class JacobianSpectrum:
 
 def jacobian_spectrum(activation: str = "tanh", init: str = "orthogonal", sigma_w2: float = 1.0,
                       sigma_b2: float = 0.0, depth: int = 32, width: int = 128, inputs: int = 4, seed: int = 0,
-                      device="auto") -> JacobianSpectrum:
+                      device="cpu") -> JacobianSpectrum:
     """Build the network (``build_network``, init ``normal`` or ``orthogonal``) and take the singular
     values of dh_L/dx at ``inputs`` Gaussian inputs (torch.func.jacrev, vectorised over inputs)."""
     check_int("inputs", inputs, minimum=1)
@@ -61,10 +61,10 @@ def jacobian_spectrum(activation: str = "tanh", init: str = "orthogonal", sigma_
                         seed=seed, device=dev)
     x = torch.randn(inputs, width, generator=torch.Generator().manual_seed(seed + 1)).to(dev)
     jacobians = torch.func.vmap(torch.func.jacrev(net))(x)
-    singular = torch.linalg.svdvals(jacobians.detach().double()).flatten().sort(descending=True).values
+    singular = torch.linalg.svdvals(cpu_float64(jacobians)).flatten().sort(descending=True).values
     settings = dict(activation=activation, init=init, sigma_w2=sigma_w2, sigma_b2=sigma_b2, depth=depth,
                     width=width, inputs=inputs, seed=seed)
-    return JacobianSpectrum(settings, singular.cpu().numpy(), dev.type)
+    return JacobianSpectrum(settings, singular.numpy(), dev.type)
 
 
 def plot_jacobian_spectra(results, ax) -> None:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .devices import pick_device
-from .explorer import Explorer, device_dropdown, int_slider, log_slider, register_explorer
+from .devices import cpu_float64, pick_device
+from .explorer import Explorer, device_dropdown, float_slider, int_slider, register_explorer
 from .plotting import COLORS, draw_runs, layer_axis, positive
 from .validation import check_int, check_number
 
@@ -39,7 +39,7 @@ class MatrixProducts:
 
 
 def matrix_products(depth: int = 50, width: int = 64, scale: float = 1.0, trials: int = 20,
-                    seed: int = 0, device="auto") -> MatrixProducts:
+                    seed: int = 0, device="cpu") -> MatrixProducts:
     """Multiply ``trials`` random unit vectors by ``depth`` random matrices, recording the norm after each."""
     check_int("depth", depth, minimum=1)
     check_int("width", width, minimum=1)
@@ -55,7 +55,7 @@ def matrix_products(depth: int = 50, width: int = 64, scale: float = 1.0, trials
         v = m.to(dev) @ v
         norm = v.norm(dim=1, keepdim=True)
         v = v / norm  # keep unit length and add up log-norms, so float32 never overflows
-        log_norms[:, layer] = log_norms[:, layer - 1] + norm.squeeze(-1).squeeze(-1).cpu().double().log()
+        log_norms[:, layer] = log_norms[:, layer - 1] + cpu_float64(norm.squeeze(-1).squeeze(-1)).log()
     norms = log_norms.exp()
     return MatrixProducts(depth, width, scale, norms.numpy(), dev.type)
 
@@ -80,7 +80,7 @@ def matrix_products_explorer(depth: int = 50, width: int = 64, scale: float = 1.
     controls = dict(
         depth=int_slider("depth L", depth, 1, 200),
         width=int_slider("width", width, 2, 256),
-        scale=log_slider("scale", scale, 0.5, 2.0, steps_per_decade=50),
+        scale=float_slider("scale", scale, 0.5, 2.0, 0.01),
         device=device_dropdown(),
     )
     return Explorer(matrix_products, plot_matrix_products, controls, describe_matrix_products,

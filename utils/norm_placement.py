@@ -114,7 +114,7 @@ def _readout_loss(final: nn.Module, readout: torch.Tensor):
 
 
 def norm_placement(depth: int = 12, width: int = 64, heads: int = 4, tokens: int = 16, batch: int = 4,
-                   activation: str = "gelu", seed: int = 0, device="auto") -> NormPlacement:
+                   activation: str = "gelu", seed: int = 0, device="cpu") -> NormPlacement:
     """Probe a post-norm and a pre-norm stack on the same random token vectors. The loss is a fixed
     random linear readout of the (finally normalised) output, a different one for each token position
     (like a per-token classifier with its own targets), averaged over tokens and batch."""

@@ -75,7 +75,7 @@ class PhaseDiagram:
 
 
 def phase_diagram(activation: str = "tanh", sigma_b2: float = 0.05, depth: int = 50, width: int = 64,
-                  seeds: int = 4, points: int = 25, batch: int = 32, seed: int = 0, device="auto") -> PhaseDiagram:
+                  seeds: int = 4, points: int = 25, batch: int = 32, seed: int = 0, device="cpu") -> PhaseDiagram:
     """Sweep ``points`` sigma_w2 values around the critical one, ``seeds`` networks each, up to ``depth`` layers."""
     check_int("points", points, minimum=3)
     critical = critical_sigma_w2(activation, float(sigma_b2))

@@ -51,10 +51,17 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.6, height: float
     return fig, axes.ravel() if axes.size > 1 else axes[0, 0]
 
 
+# Explorer images: drawn at twice the book's pixel density and shown at the natural size (figure inches
+# x CSS_DPI css px), so they stay sharp on high-density screens and are never blown up to the cell width.
+CSS_DPI = BOOK_STYLE["figure.dpi"]
+EXPLORER_DPI = 2 * CSS_DPI
+
+
 def detached_figure(ncols: int = 1, width: float = 4.6, height: float = 3.4):
     """Like ``new_figure`` but outside pyplot, for explorers: never auto-displayed, fixed margins
-    (no layout engine) and its own Agg canvas, so redraws reuse the renderer and its text cache."""
-    fig = Figure(figsize=(width * ncols, height), layout="none")
+    (no layout engine), ``EXPLORER_DPI`` pixels an inch and its own Agg canvas, so redraws reuse the
+    renderer and its text cache."""
+    fig = Figure(figsize=(width * ncols, height), dpi=EXPLORER_DPI, layout="none")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, ncols, squeeze=False).ravel()
     fig.subplots_adjust(left=1.05 / (width * ncols), right=1 - 0.15 / (width * ncols),
@@ -69,9 +76,14 @@ def detached_figure(ncols: int = 1, width: float = 4.6, height: float = 3.4):
 
 
 def figure_png(fig: Figure) -> bytes:
-    """Render ``fig`` to PNG bytes."""
+    """Render ``fig`` to PNG bytes, compressed fast (zlib level 1: a third of the encoding time of the
+    default level, for files a few percent larger)."""
     buffer = io.BytesIO()
-    fig.canvas.print_png(buffer) if isinstance(fig.canvas, FigureCanvasAgg) else fig.savefig(buffer, format="png")
+    fast = {"compress_level": 1}
+    if isinstance(fig.canvas, FigureCanvasAgg):
+        fig.canvas.print_png(buffer, pil_kwargs=fast)
+    else:
+        fig.savefig(buffer, format="png", pil_kwargs=fast)
     return buffer.getvalue()
 
 

@@ -22,6 +22,7 @@ import torch
 
 from .activations import get_activation
 from .blocks import Network
+from .devices import cpu_float64
 from .validation import check_int
 
 FLAT_SLOPE = 0.05  # a unit is "inactive" where the slope is below 5% of the activation's peak slope
@@ -63,12 +64,6 @@ class Probe:
         return np.array([float(np.mean(active == 0)) for active in self.unit_active])
 
 
-def _float64(t: torch.Tensor) -> torch.Tensor:
-    """A detached float64 copy on the CPU: squares of float32 values cannot overflow there, and
-    MPS has no float64."""
-    return t.detach().to("cpu", torch.float64)
-
-
 def _finite_stats(h: torch.Tensor, bins: int):
     """Mean, std and a ``bins``-bin histogram (counts, edges) of the finite values of ``h``."""
     if not bool(torch.isfinite(h).all()):  # the masked copy is the slow part: only when needed
@@ -101,14 +96,14 @@ def probe_network(net: Network, x: torch.Tensor, loss_fn: Callable[[torch.Tensor
         def hook(module, inputs, h):
             outputs[i] = h
             h.register_hook(on_grad(i))
-            h64 = _float64(h)
+            h64 = cpu_float64(h)
             stats["mean"][i], stats["std"][i], counts[i], edges[i] = _finite_stats(h64, bins)
             stats["spread"][i] = float(h64.std(dim=0).mean()) if len(h) > 1 else np.nan
         return hook
 
     def on_grad(i):
         def hook(g):
-            g64 = _float64(g)
+            g64 = cpu_float64(g)
             stats["grad_act"][i] = float(g64.norm())
             _, _, grad_counts[i], grad_edges[i] = _finite_stats(g64, bins)
         return hook
@@ -133,7 +128,7 @@ def probe_network(net: Network, x: torch.Tensor, loss_fn: Callable[[torch.Tensor
         for handle in handles:
             handle.remove()
 
-    grad_w = np.array([float(_float64(layer.weight.grad).norm()) for layer in net.linears])
+    grad_w = np.array([float(cpu_float64(layer.weight.grad).norm()) for layer in net.linears])
     return Probe(
         act_mean=stats["mean"], act_std=stats["std"], input_spread=stats["spread"], frac_inactive=stats["inactive"],
         grad_act_norm=stats["grad_act"], grad_weight_norm=grad_w,

@@ -37,7 +37,7 @@ from torch import nn
 
 from .activations import ACTIVATIONS, get_activation
 from .blocks import Network, ResidualBlock
-from .devices import pick_device
+from .devices import cpu_float64, pick_device
 from .explorer import Explorer, device_dropdown, dropdown, int_slider, log_slider, register_explorer
 from .initializers import init_linear
 from .mean_field import gradient_factor, variance_map
@@ -147,7 +147,7 @@ class ResidualScaling:
 
 
 def residual_scaling(depth: int = 50, width: int = 64, activation: str = "relu", sigma_w2: float = 2.0,
-                     scheme: str = "all", batch: int = 32, seed: int = 0, device="auto") -> ResidualScaling:
+                     scheme: str = "all", batch: int = 32, seed: int = 0, device="cpu") -> ResidualScaling:
     """Probe one stack per scheme (``scheme``: one name, or "all" five) on the same Gaussian batch, with a
     fixed random linear readout as the loss."""
     check_choice("scheme", scheme, ("all",) + SCHEMES)
@@ -161,7 +161,7 @@ def residual_scaling(depth: int = 50, width: int = 64, activation: str = "relu",
     gen = torch.Generator().manual_seed(seed + 1)
     x = torch.randn(batch, width, generator=gen)
     readout = (torch.randn(width, generator=gen) / math.sqrt(width)).to(dev)
-    q0, n = float(x.double().pow(2).mean()), x.numel()
+    q0, n = float(cpu_float64(x).pow(2).mean()), x.numel()
     mean_square, grad_norm, theory, warnings = {}, {}, {}, []
     for name in schemes:
         net = build_residual_stack(name, depth, width, activation, sigma_w2, seed, dev)

@@ -91,7 +91,7 @@ class ShortcutComparison:
 
 
 def shortcut_comparison(depth: int = 30, activation: str = "tanh", sigma_w2: float = 1.0, shortcut: bool = True,
-                        width: int = 64, batch: int = 32, seed: int = 0, device="auto") -> ShortcutComparison:
+                        width: int = 64, batch: int = 32, seed: int = 0, device="cpu") -> ShortcutComparison:
     """Probe one seeded ``depth``-block network twice, without and with shortcuts (``gradient_flow``)."""
     runs = [gradient_flow(depth=depth, width=width, activation=activation, init="normal", sigma_w2=sigma_w2,
                           shortcut=variant, batch=batch, seed=seed, device=device) for variant in (False, True)]
@@ -157,7 +157,7 @@ class DepthSweep:
 
 def first_layer_sweep(depths=(1, 2, 4, 8, 16, 32, 64), activations=("sigmoid", "tanh", "relu", "gelu"),
                       sigma_w2: float = 1.0, width: int = 64, batch: int = 32, seed: int = 0,
-                      device="auto") -> DepthSweep:
+                      device="cpu") -> DepthSweep:
     """The first layer's weight gradient against depth: one ``shortcut_comparison`` per depth and activation."""
     depths = np.array([check_int("depth", d, minimum=1) for d in depths])
     plain, residual, dev = {}, {}, None

@@ -24,7 +24,7 @@ import torch
 
 from .activations import get_activation
 from .blocks import build_network
-from .devices import pick_device
+from .devices import cpu_float64, pick_device
 from .validation import check_int, check_number
 
 MEMORY_LIMIT = 1 << 30  # bytes; Binder gives a reader about 2 GB in all
@@ -87,13 +87,22 @@ def _draw(seeds: int, seed: int, depth: int, width: int, batch: int):
     return w0.mul_(1 / math.sqrt(width)), b0, x, r.mul_(1 / math.sqrt(width))
 
 
+def _std(t: torch.Tensor) -> torch.Tensor:
+    """Standard deviation (n - 1 in the denominator) over the last two axes, by the two-pass formula:
+    the same numbers as ``t.std(dim=(-2, -1))`` in float64, eight times faster on the CPU."""
+    flat = t.flatten(-2)
+    deviation = flat - flat.mean(dim=-1, keepdim=True)
+    return (deviation.square().sum(dim=-1) / (flat.shape[-1] - 1)).sqrt()
+
+
 def _stats(t: torch.Tensor, fn) -> torch.Tensor:
-    """``fn`` over the last two axes, in float64 (squares of large float32 values would overflow)."""
-    return fn(t.to(torch.float64)).cpu()
+    """``fn`` over the last two axes, in float64 on a CPU copy (squares of large float32 values would
+    overflow; MPS has no float64)."""
+    return fn(cpu_float64(t))
 
 
 def sweep(activation: str = "relu", sigma_w2=(1.0, 2.0, 4.0), sigma_b2: float = 0.0, depth: int = 50,
-          width: int = 64, seeds: int = 4, batch: int = 32, seed: int = 0, device="auto",
+          width: int = 64, seeds: int = 4, batch: int = 32, seed: int = 0, device="cpu",
           max_bytes: int = MEMORY_LIMIT) -> Sweep:
     """Probe len(sigma_w2) x ``seeds`` networks of ``depth`` layers in one batched forward/backward pass."""
     values = _check_settings(activation, sigma_w2, sigma_b2, depth, width, seeds, batch, seed)
@@ -116,12 +125,13 @@ def sweep(activation: str = "relu", sigma_w2=(1.0, 2.0, 4.0), sigma_b2: float = 
         for layer in range(depth):
             flat = h.reshape(seeds, n_sigma * batch, width)
             z = scale * torch.bmm(flat, w0[:, layer].mT).view(seeds, n_sigma, batch, width)
-            z = z + bias_scale * b0[:, layer].view(seeds, 1, 1, width)
+            if bias_scale:
+                z = z + bias_scale * b0[:, layer].view(seeds, 1, 1, width)
             h = act.fn(z)
             if layer:  # the first layer's slope is never needed: the backward pass stops at dL/dh_1
                 slopes.append(act.slope(z))
             q[..., layer] = _stats(z, lambda t: t.square().mean(dim=(-2, -1)))
-            std[..., layer] = _stats(h, lambda t: t.std(dim=(-2, -1)))
+            std[..., layer] = _stats(h, _std)
         g = (r / batch).view(seeds, 1, 1, width).expand(seeds, n_sigma, batch, width)
         grad[..., depth - 1] = _stats(g, lambda t: t.norm(dim=(-2, -1)))
         for layer in range(depth - 1, 0, -1):
@@ -134,7 +144,7 @@ def sweep(activation: str = "relu", sigma_w2=(1.0, 2.0, 4.0), sigma_b2: float = 
 
 
 def sweep_by_loop(activation: str = "relu", sigma_w2=(1.0, 2.0, 4.0), sigma_b2: float = 0.0, depth: int = 50,
-                  width: int = 64, seeds: int = 4, batch: int = 32, seed: int = 0, device="auto") -> Sweep:
+                  width: int = 64, seeds: int = 4, batch: int = 32, seed: int = 0, device="cpu") -> Sweep:
     """The same measurement as ``sweep``, one separate ``build_network`` model at a time (autograd
     backward pass); for checking the batched engine and timing it."""
     values = _check_settings(activation, sigma_w2, sigma_b2, depth, width, seeds, batch, seed)
@@ -159,9 +169,9 @@ def sweep_by_loop(activation: str = "relu", sigma_w2=(1.0, 2.0, 4.0), sigma_b2: 
                 hook.remove()
             grads = torch.autograd.grad((h @ r[s].to(dev)).mean(), hs)
             with torch.no_grad():
-                q[i, s] = [float(z.double().square().mean()) for z in zs]
-                std[i, s] = [float(t.double().std()) for t in hs]
-                grad[i, s] = [float(g.double().norm()) for g in grads]
+                q[i, s] = [float(cpu_float64(z).square().mean()) for z in zs]
+                std[i, s] = [float(cpu_float64(t).std()) for t in hs]
+                grad[i, s] = [float(cpu_float64(g).norm()) for g in grads]
     settings = dict(activation=activation, sigma_b2=sigma_b2, depth=depth, width=width, seeds=seeds,
                     batch=batch, seed=seed)
     return Sweep(settings, values, q, std, grad, dev.type)

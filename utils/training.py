@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .blocks import build_network
-from .devices import pick_device
+from .devices import cpu_float64, pick_device
 from .plotting import layer_axis, positive
 from .validation import check_choice, check_int, check_number
 
@@ -40,8 +40,8 @@ def guessing_baseline(seed: int = 0) -> tuple[float, float]:
     """What a model that ignores its input reaches on ``teacher_data(seed=seed)``: the best training loss
     (the entropy of the class frequencies) and the test accuracy of always answering the commonest class."""
     _, y, _, y_test = teacher_data(seed=seed)
-    freq = torch.bincount(y).double() / len(y)
-    return float(-(freq * freq.log()).sum()), float((y_test == freq.argmax()).double().mean())
+    freq = cpu_float64(torch.bincount(y)) / len(y)
+    return float(-(freq * freq.log()).sum()), float(cpu_float64(y_test == freq.argmax()).mean())
 
 
 @dataclass
@@ -72,7 +72,7 @@ class TrainingRun:
 def train_network(depth: int = 20, width: int = 64, activation: str = "sigmoid", init: str = "normal",
                   sigma_w2: float = 1.0, shortcut: bool = False, norm: str = "none", dropout: float = 0.0,
                   optimizer: str = "sgd", lr: float = 0.1, steps: int = 300, batch: int = 128,
-                  clip: float | None = None, seed: int = 0, device="auto") -> TrainingRun:
+                  clip: float | None = None, seed: int = 0, device="cpu") -> TrainingRun:
     """Train a ``depth``-block network plus a linear classifier head on teacher data (``dropout``: the
     probability of dropping each hidden unit during training; the test accuracy is measured without)."""
     check_int("steps", steps, minimum=1)
@@ -102,7 +102,7 @@ def train_network(depth: int = 20, width: int = 64, activation: str = "sigmoid",
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if step == 0:  # in float64: a gradient of 1e-20 squared would underflow float32
-            grad_to_weight = np.array([float(layer.weight.grad.double().norm() / layer.weight.detach().double().norm())
+            grad_to_weight = np.array([float(cpu_float64(layer.weight.grad).norm() / cpu_float64(layer.weight).norm())
                                        for layer in body.linears])
         if clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), clip)

@@ -221,6 +221,9 @@ STATE = """root => {
         run: root.querySelector('.td-readout [data-run]')?.dataset.run ?? null,
         src: img?.getAttribute('src') ?? null,
         shown: !!img && getComputedStyle(img).display !== 'none' && img.complete && img.naturalWidth > 0,
+        // the image's displayed CSS width, its pixel width and the width it may take (the explorer's)
+        width: img ? img.getBoundingClientRect().width : 0, pixels: img?.naturalWidth ?? 0,
+        room: root.getBoundingClientRect().width,
         readout: root.querySelector('.td-readout')?.textContent.trim() ?? '',
         message: root.querySelector('.td-message')?.textContent.trim() ?? '',
     };
@@ -366,6 +369,9 @@ class State:
     shown: bool
     readout: str
     message: str
+    width: float = 0.0  # displayed CSS px of the image
+    pixels: int = 0     # the PNG's own width in pixels
+    room: float = 0.0   # CSS px the explorer has
 
     @property
     def kernel_ms(self) -> float:

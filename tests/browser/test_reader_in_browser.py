@@ -56,6 +56,8 @@ def test_a_reader_runs_the_chapter_and_moves_every_explorer(chapter_page, lab):
     for number, explorer in enumerate(explorers, 1):
         start = explorer.state()
         assert start.shown and start.run is not None, f"explorer {number} shows no plot: {start.message}"
+        natural = min(start.pixels / 2, start.room)  # PNGs have twice the pixels of their natural CSS size
+        assert abs(start.width - natural) <= 1, f"explorer {number}: image {start.width} css px wide, not {natural}"
         explorer.screenshot(folder / f"explorer{number}-before.png")
         controls = explorer.controls()
         assert controls, f"explorer {number} has no controls"
