@@ -659,8 +659,8 @@ block_builder_explorer()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-precomputed_explorer(block_builder_explorer(device="cpu"), "block",
-                     ["plain", "residual", "pre-norm residual", "post-norm residual"])
+block_types = ["plain", "residual", "pre-norm residual", "post-norm residual"]
+precomputed_explorer(block_builder_explorer(device="cpu"), "block", block_types)
 
 # %% [markdown]
 # **Predict, then check.** (1) With block type *plain* and activation *tanh*, will 30 blocks vanish as fast as ReLU?

@@ -403,7 +403,7 @@ assert [round(100 * a) for a in sweep["relu", "adam"][1][3:5]] == [68, 23]
 # analysis of dying ReLUs, Lu et al. (2020), is about *depth and initialisation* (a deep, narrow ReLU
 # network is likely to be born dead); it says nothing about the learning rate.
 #
-# **Explore.** The sweep tried six learning rates. Between two of its columns, for example Adam at 0.056, guess
+# **Explore.** The sweep tried six learning rates. Between two of its columns, for example Adam at 0.05, guess
 # the dead fraction for each activation, then move the sliders to see the units' activity after training.
 
 # %%
@@ -674,9 +674,8 @@ pruning_explorer()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-precomputed_explorer(pruning_explorer(device="cpu"), "method",
-                     ["l1_unstructured", "random_unstructured", "ln_structured", "global_unstructured",
-                      "activation_topk"])
+methods = ["l1_unstructured", "random_unstructured", "ln_structured", "global_unstructured", "activation_topk"]
+precomputed_explorer(pruning_explorer(device="cpu"), "method", methods)
 
 # %% [markdown]
 # ## 7. Activation sparsity in large models

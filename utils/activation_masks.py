@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .devices import cpu_float64
 from .validation import check_int
 
 
@@ -48,7 +49,7 @@ class Overlap:
 
 def jaccard_matrix(mask: torch.Tensor) -> torch.Tensor:
     """(n, n) float64 Jaccard indices between the rows of a bool (n, units) mask; 1 where both are empty."""
-    m = mask.to(torch.float64)
+    m = cpu_float64(mask)
     inter = m @ m.T
     sizes = m.sum(1)
     union = sizes[:, None] + sizes[None, :] - inter

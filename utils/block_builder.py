@@ -104,7 +104,7 @@ class BlockBuild:
 
 
 def block_builder(block: str = "residual", blocks: int = 30, width: int = 64, activation: str = "relu",
-                  batch: int = 128, seed: int = 0, device="auto") -> BlockBuild:
+                  batch: int = 128, seed: int = 0, device="cpu") -> BlockBuild:
     """Build the network (``build_blocks``), count its parameters, and probe it as chapter 1 does:
     a (batch, width) Gaussian batch and a fixed random linear readout as the loss."""
     check_int("batch", batch, minimum=2)

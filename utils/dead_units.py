@@ -125,7 +125,7 @@ def plot_dead_units(result: DeadUnits, axes) -> None:
 def dead_units_explorer(lr: float = 0.3, optimizer: str = "sgd", activation: str = "relu") -> Explorer:
     """Learning rate (log), optimizer, activation, device -> dead units after the fixed budget."""
     controls = {
-        "lr": log_slider("learning rate", lr, 1e-4, 3.0, steps_per_decade=4),
+        "lr": log_slider("learning rate", lr, 1e-4, 3.0),
         "optimizer": dropdown("optimizer", optimizer, OPTIMIZERS),
         "activation": dropdown("activation", activation, DEAD_ACTIVATIONS),
         "device": device_dropdown(),

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import NORMS, Network
+from .devices import cpu_float64
 from .initializers import INIT_SCHEMES, init_linear, weight_variance
 from .validation import check_choice, check_int
 
@@ -179,8 +180,8 @@ class SharedGradient:
     @property
     def max_rel_error(self) -> float:
         """max |shared - (first + second)| / max |shared| (float64 on the CPU)."""
-        total = (self.first + self.second).double()
-        return float((self.shared.double() - total).abs().max() / self.shared.double().abs().max())
+        shared, total = cpu_float64(self.shared), cpu_float64(self.first) + cpu_float64(self.second)
+        return float((shared - total).abs().max() / shared.abs().max())
 
 
 def shared_gradient(width: int = 8, batch: int = 16, seed: int = 0) -> SharedGradient:
