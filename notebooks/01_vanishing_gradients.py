@@ -208,7 +208,7 @@ assert [r.verdict for r in relus] == ["vanishing", "healthy", "exploding"]
 # The weight gradient $\partial \ell/\partial W_l = (\phi' \odot \partial\ell/\partial h_l)\, h_{l-1}^\top$ is a product of the two,
 # so it scales by $c^{L-1}$ in *every* layer. The ratio of weight gradients between the first and last
 # layer therefore does not depend on the scale at all. To see it, take *one* network's draws and scale
-# them ($\sigma_w^2 = 1, 2, 4$ from the same seed are exactly that), and compare with the activation
+# them ($\sigma_w^2 = 1, 2, 4$ drawn from the same random seed are exactly that), and compare with the activation
 # gradient, which does depend on the scale:
 
 # %%
@@ -429,19 +429,24 @@ assert clipped.accuracy < relu_run.accuracy - 0.1
 # bounds the step, it does not repair the product of Jacobians. The repairs are the subject of the
 # next two chapters — shortcut connections and initialisation.
 #
-# ## 8. Fact-check: claims from the source notes
+# ## 8. Common claims, checked
 #
-# > **"ReLU causes exploding gradients; sigmoid causes vanishing gradients."** The d2l notes this book
-# > grew from (seed 002) put it this way. Oversimplified: §3 shows the *same* ReLU network vanishing at
+# Two statements about vanishing and exploding gradients come up again and again in courses, blog posts
+# and forum answers. Here is each one as you are likely to meet it, how far it holds, and where this
+# chapter shows it.
+#
+# > **A common explanation says: "ReLU causes exploding gradients; sigmoid causes vanishing gradients."**
+# > It is too simple: the activation alone does not decide. §3 shows the *same* ReLU network vanishing at
 # > $\sigma_w^2 = 1$, healthy at 2 and exploding at 4. ReLU's slope is 0 or 1; it is the weight scale
 # > that decides. And §2 shows a 30-layer sigmoid network whose gradient arrives within a factor of ten
 # > when $\sigma_w^2 = 100$ (with 55% of the units in layer 15 saturated). The accurate statement: the sigmoid's slope
 # > bound $\tfrac14$ makes vanishing the default unless the weights are very large; ReLU makes the
 # > outcome depend entirely on $\sigma_w^2$ (and biases).
 #
-# > **"Keep gradient values in a reasonable range, e.g. $[10^{-6}, 10^{3}]$."** This range comes from Mu Li's
-# > lecture slides for *Dive into Deep Learning* (the seed's source); it is a rule of thumb, not a result
-# > from a paper. The hard limits are the number format's:
+# > **A common rule of thumb says: "Keep gradient values in a reasonable range, e.g. $[10^{-6}, 10^{3}]$."**
+# > This range appears, for example, in Mu Li's lecture slides for *Dive into Deep Learning*. It is a rule of
+# > thumb, not a result from a paper, and it puts the problem in the wrong place. The hard limits are the
+# > number format's:
 
 # %%
 for dtype in (torch.float32, torch.float16, torch.bfloat16):
@@ -455,7 +460,7 @@ assert torch.finfo(torch.float16).max == 65504
 # > resolution), and what goes wrong in §7 is the length of the step. The range matters more in float16
 # > (largest value 65504, smallest normal $6\times10^{-5}$), which is why mixed-precision training scales
 # > the loss (Micikevicius et al., 2018). A better rule: watch the ratio between layers and the size of
-# > updates relative to weights, as this chapter's plots do.
+# > updates relative to weights, as this chapter's plots do (§4 and §6).
 #
 # ## What we saw
 #

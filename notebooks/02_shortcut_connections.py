@@ -64,8 +64,9 @@ from utils.training import guessing_baseline, plot_training, train_network
 # %% [markdown]
 # ## 1. A five-layer network, with and without shortcuts
 #
-# The notes this chapter grew from (seed 000, on §4.4 of Raschka's *Build a Large Language Model
-# From Scratch*) build a small network: five blocks of a linear layer followed by GELU (its tanh
+# Section 4.4 of Sebastian Raschka's *Build a Large Language Model (From Scratch)* (2024) introduces
+# shortcut connections with a small network and prints its per-layer gradients; we start by reproducing
+# those published numbers. The network: five blocks of a linear layer followed by GELU (its tanh
 # approximation), with layer sizes 3 → 3 → 3 → 3 → 3 → 1. With shortcuts on, each block whose input
 # and output have the same size adds its input to its output, $h_l = h_{l-1} + \mathrm{GELU}(W_l h_{l-1} + b_l)$;
 # that is blocks 1 to 4, while block 5 (3 → 1) stays plain. The experiment: `torch.manual_seed(123)`
@@ -75,13 +76,14 @@ from utils.training import guessing_baseline, plot_training, train_network
 #
 # The book's builder makes exactly this network (`build_network(5, 3, activation="gelu_tanh",
 # out_dim=1, seed=123)`), creating the layers in the same order, so the same seed gives the same
-# weights. (One difference in the arithmetic: the seed writes the GELU formula out by hand, the builder
-# calls PyTorch's `gelu(approximate="tanh")`; the two round differently in the last bit.)
+# weights. (One difference in the arithmetic: Raschka's code writes the GELU formula out by hand, the builder
+# calls PyTorch's `gelu(approximate="tanh")`; the two round differently in the last bit.) In the table,
+# *measured* is our run and *published* the value printed in Raschka's §4.4.
 
 # %%
 runs = {shortcut: seed_000(shortcut) for shortcut in (False, True)}
 print(f"{'':7s}{'without shortcuts':>26s}{'with shortcuts':>26s}")
-print(f"{'layer':7s}{'measured':>13s}{'seed 000':>13s}{'measured':>13s}{'seed 000':>13s}")
+print(f"{'layer':7s}{'measured':>13s}{'published':>13s}{'measured':>13s}{'published':>13s}")
 for layer in range(5):
     row = "".join(f"{runs[s].mean_abs_grad[layer]:13.4g}{SEED_000[s][layer]:13.4g}" for s in (False, True))
     print(f"{layer + 1:<7d}{row}")
@@ -90,9 +92,9 @@ for shortcut in (False, True):
     assert np.max(np.abs(runs[shortcut].mean_abs_grad / SEED_000[shortcut] - 1)) < 1e-6
 
 # %% [markdown]
-# All ten values agree with the seed's to a relative tolerance of $10^{-5}$ (the `assert` above).
-# Not bit for bit, though, and no one should expect that. The seed printed 17 significant digits of
-# float32 numbers, which hold only about 7. Every float32 operation rounds its result, so the
+# All ten values agree with the published ones to a relative tolerance of $10^{-5}$ (the `assert` above).
+# Not bit for bit, though, and no one should expect that. The published values have 17 significant digits,
+# printed from float32 numbers, which hold only about 7. Every float32 operation rounds its result, so the
 # answer depends on the *order* of the operations, and floating-point addition is not associative:
 
 # %%
@@ -456,7 +458,7 @@ norm_placement_explorer()
 # %% [markdown]
 # ## 5. Training a 32-layer network with and without shortcuts
 #
-# Seed 000's kind of network, deeper: 32 blocks of width 64, tanh-approximated GELU, PyTorch's default
+# §1's kind of network, deeper: 32 blocks of width 64, tanh-approximated GELU, PyTorch's default
 # initialisation, a linear classifier on top, trained on chapter 1's synthetic 4-class problem (Gaussian
 # inputs labelled by a fixed random teacher network) with Adam (learning rate $10^{-3}$, 200 steps of batch 128).
 # Three networks: plain, with shortcuts, and with pre-norm shortcuts (`norm="pre"`).
@@ -496,55 +498,63 @@ assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).a
 # branches, so the first logits are huge (§3). With pre-norm shortcuts the start is tame (loss 2.5) and
 # the loss ends lowest.
 #
-# ## 6. Fact-check: claims from the source notes
+# ## 6. Common claims, checked
 #
-# > **Seed 000: "shortcut connections keep the gradient from vanishing in the early layers."** True
-# > for its five-layer network: of the printed thousand-fold difference, a factor of 12.6 is the larger
-# > output of the shortcut network and a factor of 94 the shortcut's protection of the backward
+# Shortcut connections come with a set of claims that are repeated in courses, blog posts and forum
+# answers, often without a source. Here is each one as you are likely to meet it, how far it holds, and
+# where the evidence is: in this chapter, or in the paper that measured it.
+#
+# > **The usual explanation, the one that comes with §1's five-layer example, says: "shortcut connections
+# > keep the gradient from vanishing in the early layers."** True for that network, though only part of
+# > the printed thousand-fold difference is the gradient kept from vanishing: a factor of 12.6 is the
+# > larger output of the shortcut network and a factor of 94 the shortcut's protection of the backward
 # > product (§1; comparing the weight gradients of layers 1 and 4 suggests only six, because a weight
-# > gradient also carries the layer's input). At depth 64
-# > (§2) the effect is real and enormous, and comes with the opposite risk: exploding gradients.
+# > gradient also carries the layer's input). At depth 64 (§2) the effect is real and enormous, and comes
+# > with the opposite risk: exploding gradients.
 #
-# Seed 001 (a blog post on residual connections in transformers) makes several claims without sources:
+# Posts on residual connections in transformers add more:
 #
-# > **"Ablations: removing residual connections costs 30–50% of performance."** No source is given, and
-# > no single number exists: it depends on depth, task and initialisation. In He et al. (2016, Table 2),
-# > removing shortcuts from a 34-layer ImageNet network raised top-1 error from 25.0% to 28.5%; at 18 layers
-# > the difference was 0.1 points. That is not a vanishing-gradient result: both networks use BatchNorm,
-# > He et al. checked that the plain network's backward gradients have healthy norms, and they argue that
-# > its degradation (a higher *training* error too) is unlikely to be caused by vanishing gradients. In §5
-# > here, without BatchNorm, the plain 32-layer network learns nothing at all. *Dropped.*
+# > **"Ablations: removing residual connections costs 30–50% of performance."** There is no such general
+# > number (and usually no source is given for it): the cost depends on depth, task and initialisation. In
+# > He et al. (2016, Table 2), removing shortcuts from a 34-layer ImageNet network raised top-1 error from
+# > 25.0% to 28.5%; at 18 layers the difference was 0.1 points. That is not a vanishing-gradient result:
+# > both networks use BatchNorm, He et al. checked that the plain network's backward gradients have
+# > healthy norms, and they argue that its degradation (a higher *training* error too) is unlikely to be
+# > caused by vanishing gradients. In §5 here, without BatchNorm, the plain 32-layer network learns
+# > nothing at all. How much shortcuts are worth depends on what else keeps the network trainable.
 #
-# > **"With residual connections, networks can reach 1000+ layers."** *Cited:* He et al. (2016) trained a
-# > 1202-layer ResNet on CIFAR-10 (worse than their 110-layer one), and He, Zhang, Ren & Sun (2016,
-# > "Identity mappings") a 1001-layer pre-activation ResNet on CIFAR-10 with 4.92% error at their usual
-# > mini-batch size of 128, and 4.62% (the median of five runs) with mini-batches of 64. Not only "in theory".
+# > **"With residual connections, networks can reach 1000+ layers."** True, and documented: He et al.
+# > (2016) trained a 1202-layer ResNet on CIFAR-10 (worse than their 110-layer one), and He, Zhang, Ren &
+# > Sun (2016, "Identity mappings") a 1001-layer pre-activation ResNet on CIFAR-10 with 4.92% error at
+# > their usual mini-batch size of 128, and 4.62% (the median of five runs) with mini-batches of 64. So
+# > this has been done in practice, not only in theory; §2 shows the mechanism: with shortcuts, the
+# > gradient reaching the first layer no longer vanishes with depth.
 #
 # > **"GPT-3 has 96 layers and could not be trained at all without residual connections."** The 96 layers
 # > are right (Brown et al., 2020, Table 2.1). That it could not be trained without shortcuts is not
 # > something anyone has reported testing; Dong, Cordonnier & Loukas (2021) show that stacked
 # > self-attention without shortcuts loses rank doubly exponentially with depth, which makes trouble
-# > likely but is not a GPT-3 experiment. *Dropped as stated.*
+# > likely but is not a GPT-3 experiment. As stated, the claim goes beyond the evidence.
 #
-# > **"Without residual connections, networks rarely exceed 10 layers."** *False:* VGG-19 (Simonyan &
+# > **"Without residual connections, networks rarely exceed 10 layers."** False. VGG-19 (Simonyan &
 # > Zisserman, 2015) has 19 weight layers and no shortcuts; Xiao et al. (2018) trained 10,000-layer plain
 # > convolutional networks with orthogonal initialisation; chapter 1's 30-layer He-initialised ReLU
 # > network has a healthy gradient.
 #
-# > **"Thanks to the +1 the gradient can never vanish completely."** *True on average over random
-# > weights* (§3), not for every network, and the same +1 lets gradients explode (§2).
+# > **"Thanks to the +1 the gradient can never vanish completely."** True on average over random
+# > weights (§3), but not for every network, and the same +1 lets gradients explode (§2).
 #
-# > Smaller facts in the same post check out: the original transformer had 6 layers per stack (Vaswani et
-# > al., 2017), BERT-base has 12 (Devlin et al., 2019), and ResNets won the ILSVRC 2015 classification task
-# > (He et al., 2016). Its layer counts for other models are *dropped*: we could not check them against a
-# > primary source.
+# > The smaller facts that usually come with these claims are right: the original transformer had 6 layers
+# > per stack (Vaswani et al., 2017), BERT-base has 12 (Devlin et al., 2019), and ResNets won the ILSVRC
+# > 2015 classification task (He et al., 2016). Layer counts quoted for other models are not always easy
+# > to trace to the paper or model card that states them; check them there before you repeat them.
 #
 # ## What we saw
 #
-# * Seed 000 reproduces to $10^{-5}$ (about $10^{-7}$ is float32's resolution; bit-for-bit equality
-#   across machines is not to be expected). Its thousand-fold gap is the shortcut network's larger
-#   output (×12.6) times the shortcut's protection of the gradient on its way down (×94): read
-#   $\|\partial L/\partial h_l\|$, not a weight gradient, which also carries the layer's input.
+# * Raschka's five-layer measurement reproduces to $10^{-5}$ (about $10^{-7}$ is float32's resolution;
+#   bit-for-bit equality across machines is not to be expected). Its thousand-fold gap is the shortcut
+#   network's larger output (×12.6) times the shortcut's protection of the gradient on its way down (×94):
+#   read $\|\partial L/\partial h_l\|$, not a weight gradient, which also carries the layer's input.
 # * A residual block's Jacobian is $I + J$. For random branches, $\mathbb E\|(I+J)^\top v\|^2 \ge \|v\|^2$: in
 #   mean square the gradient cannot vanish. It can explode: at depth 64, unscaled ReLU and GELU shortcut
 #   networks deliver $10^{10}$ to their first layer.
@@ -561,7 +571,8 @@ assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).a
 # ## Exercises
 #
 # 1. *(predict, then check)* In §1, change the input to $(2, 0, -2)$. Which of the ten numbers do you expect
-#    to change by exactly a factor of two or four? Run `seed_000` on a copy of the code and check.
+#    to change by exactly a factor of two or four? Copy the function that §1's table calls (`??` after its
+#    name shows its source), change its input, run it and check.
 # 2. Derive $\mathbb E\|(I + J)^\top v\|^2 = \|v\|^2 + \mathbb E\|J^\top v\|^2$ for $J = W_2 D W_1$ with $W_2$ zero-mean and
 #    independent of $v$, and show that for ReLU with $s_1 = 2$, $s_2 = 1$ the second term is $\|v\|^2$.
 # 3. Find a $2\times2$ matrix $J$ with $\|J\| \le 1$ for which $I + J$ maps some vector to zero. What does that do

@@ -150,8 +150,8 @@ assert abs(mode_var["fan_in"] * 512 / 2 - 1) < 0.02 and abs(mode_var["fan_out"] 
 # `nn.Linear` initialises itself in `reset_parameters` with `kaiming_uniform_(weight, a=math.sqrt(5))`.
 # That is He's uniform law with the gain of a leaky ReLU of slope $a$, $\sqrt{2/(1+a^2)} = \sqrt{1/3}$, so the
 # bound is $\sqrt{1/3}\cdot\sqrt{3/n_{in}} = 1/\sqrt{n_{in}}$: the weights are $U(-1/\sqrt{n_{in}}, 1/\sqrt{n_{in}})$, whose
-# variance is $1/(3 n_{in})$. The bias is drawn from the same interval. (A comment in PyTorch's source notes
-# that $a = \sqrt 5$ amounts to exactly that interval, and points to PyTorch issue 57109 for the
+# variance is $1/(3 n_{in})$. The bias is drawn from the same interval. (A comment in PyTorch's source code
+# says that $a = \sqrt 5$ amounts to exactly that interval, and points to PyTorch issue 57109 for the
 # discussion.) In this book's terms the default is $\sigma_w^2 = 1/3$ and $\sigma_b^2 = 1/(3n)$:
 
 # %%
@@ -277,10 +277,10 @@ assert abs(he_run.losses[-1] - 0.93) < 0.05 and he_run.accuracy > 0.45 and he_ru
 # %% [markdown]
 # Xavier's network stays at the loss of guessing (`guessing_baseline`: 1.371, the entropy of the class
 # frequencies, and the 29.6% of always answering the commonest class) and its first layer moves by two
-# parts in a hundred thousand; He's network learns (its loss falls to 0.93 in 300 steps). The seed notes
-# this book grew from say Xavier initialisation "has proved effective in practice" even though its
-# linearity assumption is violated; for a deep ReLU stack it is not, and the factor of two is the
-# whole difference.
+# parts in a hundred thousand; He's network learns (its loss falls to 0.93 in 300 steps). You will often
+# read that Xavier initialisation "has proved effective in practice" even though its linearity assumption
+# is violated (§10 checks the claim); for a deep ReLU stack it is not, and the factor of two is the whole
+# difference.
 #
 # ## 5. Mean-field theory: the variance map, its fixed point and $\chi_1$
 #
@@ -464,8 +464,7 @@ assert worst < 1e-4
 # (In the chaotic phase the two agree less closely: chaos amplifies the float32 rounding differences
 # between two summation orders by about $\chi_1^{1/2}$ per layer, until, deep enough, single networks'
 # gradient norms no longer agree at all while their averages over seeds still do — a small demonstration
-# of what chaotic means. `tests/test_sweep.py` checks both regimes, and `make bench` reports the
-# agreement and the time of the sweep against the loop.)
+# of what chaotic means.)
 #
 # The phase diagram of tanh with $\sigma_b^2 = 0.05$: 25 values of $\sigma_w^2$ from a factor 8 below the theoretical edge
 # to a factor 8 above it, 4 seeds each, depth up to 50, width 64 — 100 networks in one sweep.
@@ -615,9 +614,9 @@ assert abs(symmetry["zeros"].accuracy - commonest) < 1e-9 and round(guess_loss, 
 # random subset of units in every step, a different subset for each unit, so identical units receive
 # different gradients. *Floating-point rounding* does not: identical rows go through identical arithmetic
 # and round identically, so the rows above stay *exactly* equal, at any width (odd ones included) and any
-# number of threads (`tests/test_initialization.py` checks widths 17 and 63 with one and two threads). The
-# same constant-initialised network, trained with dropout 0.5 after every activation; we compare the
-# second-largest singular value of each weight matrix with the largest (0 for rank 1):
+# number of threads (we checked widths 17 and 63 with one and two threads). The same constant-initialised
+# network, trained with dropout 0.5 after every activation; we compare the second-largest singular value
+# of each weight matrix with the largest (0 for rank 1):
 
 # %%
 dropped = train_network(depth=6, width=64, activation="tanh", init="constant", steps=200, dropout=0.5)
@@ -690,15 +689,19 @@ assert 1.8 < widths[32].spread[-1] / widths[128].spread[-1] < 2.2 and 2.3 < widt
 finite_width_explorer()
 
 # %% [markdown]
-# ## 10. Fact-check: claims from the source notes
+# ## 10. Common claims, checked
 #
-# > **"Initialising with $\mathcal N(0, 0.01)$ may be fine for small networks but is not guaranteed for deep
-# > ones."** True, and quantifiable. With standard deviation 0.01 and width $n$, $\sigma_w^2 = 10^{-4} n$. He et al.
-# > (2015, §2.2) note that with fixed standard deviations such as 0.01, very deep models (more than 8
-# > convolutional layers) have difficulty converging. For width 256 and ReLU the theory gives the
-# > gradient ratio over 30 layers directly. (The seed does not say whether 0.01 is the standard
-# > deviation or the variance; read as a variance, $\sigma_w^2 = 2.56$ and the gradient grows instead.
-# > Either way a fixed scale is right for one width and depth only.)
+# Three statements about initialisation turn up in textbooks, courses and forum answers. Here is each one
+# as you are likely to meet it, how far it holds, and where this chapter shows it.
+#
+# > **A common piece of advice says: "Initialising with $\mathcal N(0, 0.01)$ may be fine for small
+# > networks but is not guaranteed for deep ones."** True, and quantifiable. With standard deviation 0.01
+# > and width $n$, $\sigma_w^2 = 10^{-4} n$. He et al. (2015, §2.2) note that with fixed standard
+# > deviations such as 0.01, very deep models (more than 8 convolutional layers) have difficulty
+# > converging. For width 256 and ReLU the theory gives the gradient ratio over 30 layers directly, and
+# > the cell below measures it next to the theory. (Written as $\mathcal N(0, 0.01)$, the advice does not
+# > say whether 0.01 is the standard deviation or the variance; read as a variance, $\sigma_w^2 = 2.56$
+# > and the gradient grows instead. Either way a fixed scale is right for one width and depth only.)
 
 # %%
 small_w2 = 0.01**2 * 256
@@ -712,16 +715,16 @@ assert abs(math.log10(small_measured.ratio / small_theory.grad_ratio[0])) < 0.5 
 assert round(as_variance) == 36
 
 # %% [markdown]
-# > **"Xavier initialisation makes the variance of each layer's output independent of the number of
-# > inputs, and the variance of each gradient independent of the number of outputs."** Only when
-# > $n_{in} = n_{out}$; otherwise it satisfies neither condition of §1 exactly but splits the difference.
-# > And "variance kept" assumes a linear layer: §4 shows Xavier keeping only $2\times10^{-5}$ of the signal's
-# > spread over 30 ReLU layers (mean field: $4\times10^{-5}$).
+# > **Xavier initialisation is often described this way: "it makes the variance of each layer's output
+# > independent of the number of inputs, and the variance of each gradient independent of the number of
+# > outputs."** That holds only when $n_{in} = n_{out}$; otherwise it satisfies neither condition of §1
+# > exactly but splits the difference. And "variance kept" assumes a linear layer: §4 shows Xavier keeping
+# > only $2\times10^{-5}$ of the signal's spread over 30 ReLU layers (mean field: $4\times10^{-5}$).
 #
-# > **"Xavier initialisation has proved effective in practice even though the no-nonlinearity
-# > assumption is easily violated."** For tanh near the origin, yes (§3, and it sits on tanh's edge of
-# > chaos, §5). For ReLU it is off by exactly the factor of two that He et al. derived, and a 30-layer
-# > ReLU network initialised with it does not train (§4).
+# > **And it often comes with a reassurance: "Xavier initialisation has proved effective in practice even
+# > though the no-nonlinearity assumption is easily violated."** For tanh near the origin, yes (§3, and it
+# > sits on tanh's edge of chaos, §5). For ReLU it is off by exactly the factor of two that He et al.
+# > derived, and a 30-layer ReLU network initialised with it does not train (§4).
 #
 # ## What we saw
 #
