@@ -173,7 +173,7 @@ class PruningResult:
 
 @one_thread()
 def pruning_experiment(method: str = "l1_unstructured", amount: float = 0.9, fine_tune_steps: int = 0,
-                       seed: int = 0, device="auto") -> PruningResult:
+                       seed: int = 0, device="cpu") -> PruningResult:
     """Prune a copy of the reference net by ``method`` and ``amount`` (see ``prune_copy``), fine-tune
     it for ``fine_tune_steps`` Adam steps (lr 1e-3, batch 64) with the mask kept, and measure test
     accuracy on ``device`` (float64 on the CPU, float32 elsewhere). Raises ValueError for an unknown
