@@ -117,9 +117,11 @@ class JupyterLab:
         return json.loads(body) if body else None
 
     def code_cells(self, notebook: Path) -> int:
-        """The non-empty code cells of ``notebook`` as the server gives it to JupyterLab."""
+        """The non-empty code cells of ``notebook`` as the server gives it to JupyterLab, less those whose input
+        is collapsed (``jupyter.source_hidden``: the "check your answer" cells), which show no prompt number."""
         model = self.api(f"contents/{notebook.relative_to(ROOT).as_posix()}?content=1")
-        return sum(1 for cell in model["content"]["cells"] if cell["cell_type"] == "code" and cell["source"].strip())
+        return sum(1 for cell in model["content"]["cells"] if cell["cell_type"] == "code" and cell["source"].strip()
+                   and not cell["metadata"].get("jupyter", {}).get("source_hidden"))
 
     def trust(self, notebook: Path) -> None:
         """Sign the served copy of ``notebook`` as trusted, as `jupyter trust` does on a reader's machine
