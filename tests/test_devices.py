@@ -33,8 +33,14 @@ def _float64_uses(tree):
     """(node, parent) for every ``torch.float64``/``torch.double`` and every ``.double()`` call."""
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in ("float64", "double"):
-            yield node, parents.get(node), parents
+        if not (isinstance(node, ast.Attribute) and node.attr in ("float64", "double")):
+            continue
+        owner = node.value.id if isinstance(node.value, ast.Name) else None
+        if owner in ("np", "numpy"):
+            continue  # np.float64, np.double: NumPy's, not a tensor conversion
+        if node.attr == "float64" and owner != "torch":
+            continue  # e.g. an attribute that merely has that name
+        yield node, parents.get(node), parents
 
 
 def _allowed(node, parents) -> bool:
@@ -59,10 +65,6 @@ def test_float64_only_on_cpu_copies():
         source = path.read_text()
         lines = source.splitlines()
         for node, _, parents in _float64_uses(ast.parse(source)):
-            if node.attr == "double" and isinstance(node.value, ast.Name) and node.value.id != "torch":
-                continue  # e.g. np.double: not a tensor conversion
-            if node.attr == "float64" and not (isinstance(node.value, ast.Name) and node.value.id == "torch"):
-                continue  # np.float64
             line = lines[node.lineno - 1].strip()
             if _allowed(node, parents) or (path.name, line) in CPU_ONLY_FLOAT64:
                 continue
@@ -72,6 +74,8 @@ def test_float64_only_on_cpu_copies():
 
 @pytest.mark.parametrize("source, ok", [
     ("t.double()", False),
+    ("[o.double().mean(0) for o in outputs]", False),
+    ("self.shared.double()", False),
     ("t.to(torch.float64)", False),
     ("t.to(dev, torch.float64)", False),
     ("torch.zeros(3, dtype=torch.float64, device=dev)", False),

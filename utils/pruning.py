@@ -25,7 +25,7 @@ import torch
 import torch.nn.utils.prune as prune
 from torch import nn
 
-from .devices import pick_device
+from .devices import cpu_float64, pick_device
 from .digits import accuracy, digits_split, one_thread, train_steps, trained_digits_net, working_dtype
 from .explorer import Explorer, device_dropdown, dropdown, float_slider, int_slider, register_explorer
 from .figures import register_figure
@@ -198,7 +198,7 @@ def pruning_experiment(method: str = "l1_unstructured", amount: float = 0.9, fin
         net(x_test.to(dev, working_dtype(dev)))
     for handle in handles:
         handle.remove()
-    active = float(torch.cat([o.double().mean(0) for o in outputs]).mean())
+    active = float(torch.cat([cpu_float64(o).mean(0) for o in outputs]).mean())
     settings = dict(method=method, amount=amount, fine_tune_steps=fine_tune_steps, seed=seed)
     return PruningResult(settings, reference.accuracy, before, tuned, weight_sparsity(net), active,
                          np.array(AMOUNTS), sparsity_curve(method, 0, seed), dev.type)
