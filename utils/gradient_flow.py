@@ -18,7 +18,7 @@ from .blocks import Network, build_network
 from .devices import pick_device
 from .explorer import Explorer, checkbox, device_dropdown, dropdown, int_slider, log_slider, register_explorer
 from .figures import register_figure
-from .plotting import COLORS, draw_band, finite, layer_axis, positive
+from .plotting import draw_band, finite, layer_axis, positive
 from .probes import Probe, probe_network
 from .validation import check_int
 
