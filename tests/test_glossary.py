@@ -22,12 +22,13 @@ SYMBOLS = ["L", "l", "n", "n_{in}", "n_{out}", "x", "z_l", "h_l", "h_0", "F_l", 
 # The book's binding terms (each chapter defines them where it uses them); each must head a glossary entry.
 TERMS = ["activation", "pre-activation", "branch", "residual stream", "loss", "jacobian", "weight variance", "fan-in",
          "gain", "mean field", "variance map", "fixed point", "correlation map", "chi", "chi-squared distribution",
-         "ordered phase", "chaotic phase", "edge of chaos", "singular values", "orthogonal matrix", "dynamical
-         isometry", "quadrature", "layernorm", "batchnorm", "attention", "attention head", "warm-up", "xavier", "glorot
-         initialisation", "he", "kaiming initialisation", "update-to-data ratio", "expected initial loss", "rank",
-         "machine epsilon", "subnormal number", "gradient clipping", "vanishing gradient", "exploding gradient",
-         "saturation", "dead unit", "residual block", "pre-norm", "rezero", "fixup", "block", "layer", "stage",
-         "buffer", "parameter", "state_dict", "hook", "pruning", "sparsity", "gelu", "leaky relu"]
+         "ordered phase", "chaotic phase", "edge of chaos", "singular values", "orthogonal matrix",
+         "dynamical isometry", "quadrature", "layernorm", "batchnorm", "attention", "attention head", "warm-up",
+         "xavier", "glorot initialisation", "he", "kaiming initialisation", "update-to-data ratio",
+         "expected initial loss", "rank", "machine epsilon", "subnormal number", "gradient clipping",
+         "vanishing gradient", "exploding gradient", "saturation", "dead unit", "residual block", "pre-norm",
+         "rezero", "fixup", "block", "layer", "stage", "buffer", "parameter", "state_dict", "hook", "pruning",
+         "sparsity", "gelu", "leaky relu"]
 
 
 def glossary() -> str:
