@@ -35,7 +35,8 @@
 # parameters, such as `nn.Linear` ($h \mapsto Wh + b$) or an activation function (no parameters). A **block** is
 # a group of layers that is used as a unit and usually repeated, such as chapter 2's residual block
 # $h \mapsto h + \phi(Wh + b)$, $\phi$ the activation function. A **model** is the whole network. In PyTorch all
-# three are subclasses of `nn.Module`: a module can contain modules, which can contain modules.
+# three are subclasses of `nn.Module`: a module can contain modules, which can contain modules. Terms from chapters
+# 1–3 are defined again, in a line, where this chapter uses them; the [glossary](../docs/glossary.md) has them all.
 
 # %%
 # On Colab only: install the book's library `utils` (Colab keeps its own PyTorch). Elsewhere: nothing.
@@ -184,7 +185,8 @@ assert all(p is not block.rand_weight for p in block.parameters())
 # ### Parameters, buffers and plain attributes
 #
 # A **buffer** is a tensor registered with `register_buffer`: not trained, but part of the module. The running
-# mean that a BatchNorm layer (`nn.BatchNorm1d`, a normalisation layer) keeps of its inputs is one; so is
+# mean that a BatchNorm layer (`nn.BatchNorm1d`, a normalisation layer that rescales each feature by its mean and
+# standard deviation over the mini-batch) keeps of its inputs is one; so is
 # `ResidualBlock`'s branch gain when it is fixed (§7). `BufferDemo` has one of each kind next to a `Linear`;
 # converting the module to float64 shows which ones `.to()` moves (moving to a GPU works the same way), and
 # `state_dict` shows which ones are saved:
@@ -283,8 +285,8 @@ assert [n for n, _ in chimera.named_parameters()][0] == "0.hidden.weight"
 # variance 1 and then applies a learned scale and shift, $2n$ parameters on $n$ units. Block $l$ maps $d_{l-1}$ to
 # $d_l$ units ($d_0$ is the input size, $d_L$ the output size, `width` in between), so its `Linear` has
 # $d_l d_{l-1} + d_l$ parameters; the LayerNorm adds $2d_{l-1}$ ("pre", on the block's input) or $2d_l$ ("post",
-# on its output); a residual block's gain $g$ (the factor on its branch, §7) adds 1 only if it is learned. With
-# input and output `width` $= n$:
+# on its output); a residual block's gain $g$ (the constant factor on its *branch*, the part added to $h$; §7)
+# adds 1 only if it is learned. With input and output `width` $= n$:
 #
 # $$P = L\,\big(n^2 + n + 2n\,[\text{norm}] + [\text{residual, gain learned}]\big),$$
 #
@@ -322,9 +324,9 @@ print(inspect.getsource(SharedLayerNet))
 
 # %% [markdown]
 # What is the gradient of a weight used twice? Think of the two uses as two separate copies $W^{(1)}, W^{(2)}$
-# that happen to hold the same values. The loss depends on $W$ through both, so by the chain rule
+# that happen to hold the same values. The loss $\ell$ depends on $W$ through both, so by the chain rule
 #
-# $$\frac{\partial L}{\partial W} = \frac{\partial L}{\partial W^{(1)}} + \frac{\partial L}{\partial W^{(2)}}
+# $$\frac{\partial \ell}{\partial W} = \frac{\partial \ell}{\partial W^{(1)}} + \frac{\partial \ell}{\partial W^{(2)}}
 # \quad\text{at } W^{(1)} = W^{(2)} = W.$$
 #
 # Autograd does exactly this: every use adds its contribution into the one `.grad`. `shared_gradient` builds the
@@ -451,9 +453,12 @@ assert order == ["0.0", "0.1", "0", "1", ""]
 # `utils/initializers.py` as `init_linear(layer, scheme, sigma_w2)`. `init_with_apply` applies one to an ordinary
 # `nn.Sequential(Linear(512, 256), ReLU, Linear(256, 256), ReLU, Linear(256, 64))` with
 # `net.apply(lambda m: init_linear(m, scheme, sigma_w2=2.0) if isinstance(m, nn.Linear) else None)` (the `if`
-# skips the ReLUs and the containers) and measures each weight matrix's variance against its law from chapter 3:
-# `default` (PyTorch's own) $1/(3n_{in})$, `lecun` $1/n_{in}$, `xavier_uniform` $2/(n_{in} + n_{out})$, and `he`
-# and `orthogonal` (a random orthogonal matrix, scaled) $\sigma_w^2/n_{in} = 2/n_{in}$:
+# skips the ReLUs and the containers) and measures each weight matrix's variance against its law from chapter 3
+# ($n_{in}$ and $n_{out}$ are the layer's fan-in and fan-out, its numbers of inputs and outputs; chapter 3 writes
+# a variance as $\sigma_w^2/n_{in}$, so the *weight variance* $\sigma_w^2$ is the variance times the fan-in):
+# `default` (PyTorch's own) $1/(3n_{in})$, `lecun` $1/n_{in}$, `xavier_uniform` (Xavier or Glorot)
+# $2/(n_{in} + n_{out})$, and `he` (He or Kaiming, made for ReLU) and `orthogonal` (a random orthogonal matrix,
+# one whose singular values are all 1, scaled) $\sigma_w^2/n_{in} = 2/n_{in}$:
 
 # %%
 checks = [init_with_apply(scheme, sizes=(512, 256, 256, 64))
@@ -508,8 +513,8 @@ for obj in (PlainBlock, ResidualBlock, Network):
 # `nn.Identity` unless asked for. `ResidualBlock` *inherits* from it, reuses `branch` as $F(h)$, and only changes
 # `forward` to $h + g\,F(h)$: so a **pre-norm residual** block is $h + g\,\phi(W\,\mathrm{LN}(h) + b)$ and a **post-norm
 # residual** block is $\mathrm{LN}(h + g\,\phi(Wh + b))$. The gain $g$ is a buffer unless `learn_gain=True`, which
-# makes it a `Parameter` (chapter 2's ReZero). `Network` keeps the blocks in an `nn.ModuleList` (§1 showed why not a
-# list). The builder:
+# makes it a `Parameter` (chapter 2's ReZero: a learned gain that starts at 0). `Network` keeps the blocks in an
+# `nn.ModuleList` (§1 showed why not a list). The builder:
 
 # %%
 print(inspect.getsource(build_network))
@@ -521,8 +526,9 @@ print(inspect.getsource(build_network))
 # module, its inputs and its output; `register_forward_hook` returns a handle that removes it. A **tensor hook**
 # (`tensor.register_hook(fn)`) runs during the backward pass with the gradient of the loss with respect to that
 # tensor. `utils/probes.py` combines the two: a forward hook on every block records $h_l$ and registers a tensor
-# hook on it, which records $\partial L/\partial h_l$. Here are the lines of `probe_network` that do this: the two
-# hooks, and the loop that attaches them, runs the network forward and backward once, and removes them again.
+# hook on it, which records $\partial \ell/\partial h_l$, with $\ell$ the loss. Here are the lines of `probe_network`
+# that do this: the two hooks, and the loop that attaches them, runs the network forward and backward once, and
+# removes them again.
 # (The rest of the function, left out, is bookkeeping: `_float64` copies a tensor to float64 on the CPU,
 # `_finite_stats` turns it into its mean, standard deviation and histogram, and a third hook, `on_activation`,
 # records the fraction of inactive units.)
@@ -553,9 +559,9 @@ assert err_std < 1e-6 and err_grad < 1e-6
 # Why a tensor hook rather than PyTorch's **full backward hook** (`register_full_backward_hook`), which hands over a
 # module's output gradient directly? Because a full backward hook wraps the module's output, and a following
 # in-place operation (such as `nn.ReLU(inplace=True)`, which overwrites its input to save memory) then fails.
-# `backward_hook_pitfall` reads the gradient $\partial L/\partial z$ at the output $z$ of a `Linear` followed by an
-# in-place ReLU, with $L$ the sum of the ReLU's outputs, both ways, and compares the reading with the answer
-# worked out by hand ($\partial L/\partial z = 1$ where $z > 0$, else 0):
+# `backward_hook_pitfall` reads the gradient $\partial \ell/\partial z$ at the output $z$ of a `Linear` followed by an
+# in-place ReLU, with the loss $\ell$ the sum of the ReLU's outputs, both ways, and compares the reading with the
+# answer worked out by hand ($\partial \ell/\partial z = 1$ where $z > 0$, else 0):
 
 # %%
 pitfall = backward_hook_pitfall()
@@ -575,8 +581,9 @@ assert "modified inplace" in pitfall["full backward hook error"] and pitfall["te
 # (seeds, depth, width, width) and runs each layer for all networks as one batched matrix product (`torch.bmm`).
 # Layer $l$'s weights are $\sigma_w W^0_l$: one random matrix $W^0_l$ per seed, scaled by each weight scale
 # $\sigma_w$ (chapter 3). Without modules there is nothing for hooks to attach to, so the backward pass is written
-# out by the chain rule, $\partial L/\partial h_{l-1} = \sigma_w\,W_l^{0\top}(\phi'(z_l) \odot \partial L/\partial h_l)$,
-# where $z_l$ is the value layer $l$ feeds to its activation $\phi$ and $\odot$ multiplies entry by entry.
+# out by the chain rule,
+# $\partial \ell/\partial h_{l-1} = \sigma_w\,W_l^{0\top}(\phi'(z_l) \odot \partial \ell/\partial h_l)$, where $z_l$ is
+# layer $l$'s *pre-activation*, the value it feeds to its activation $\phi$, and $\odot$ multiplies entry by entry.
 # `sweep_by_loop` measures the same networks the slow way, one `build_network` model at a time with autograd. Both
 # on 3 weight variances x 2 seeds, 20 ReLU layers:
 
@@ -601,11 +608,14 @@ assert looped.log10_ratio[0, 0, -1] < -2 and abs(looped.log10_ratio[1, 0, -1]) <
 # its formula, and chapter 1's gradient-flow plot of exactly that network, built with PyTorch's default
 # initialisation (as you get it from `nn.Linear`) and measured as in chapter 1: a batch of 128 Gaussian inputs,
 # a fixed random linear readout as the loss. Its key number is chapter 1's gradient ratio
-# $\|\partial L/\partial h_1\| / \|\partial L/\partial h_L\|$ between the first and the last block, called healthy
-# between 0.1 and 10 (chapter 1's green band). The fifth type is the transformer layer of chapter 2
-# (`utils/norm_placement.py`: self-attention and an MLP, each in a pre-norm residual branch; its attention splits
-# the width over `HEADS` = 4 attention heads, so the width must be a multiple of 4). First the four block types of
-# `utils/blocks.py` at the explorer's defaults, 30 blocks of width 64 with ReLU:
+# $\|\partial \ell/\partial h_1\| / \|\partial \ell/\partial h_L\|$ between the first and the last block
+# ($\ell$ the loss, $L$ the number of blocks), called healthy between 0.1 and 10 (chapter 1's green band); below
+# that band the gradient *vanishes* on its way down, above it it *explodes*. The fifth type is the transformer
+# layer of chapter 2 (`utils/norm_placement.py`: self-attention and an MLP, each in a pre-norm residual branch).
+# Self-attention mixes the tokens of a sequence: each token's output is a weighted average of all tokens' vectors,
+# with weights computed from the tokens themselves (chapter 2, §4). Ours splits the width over `HEADS` = 4
+# attention *heads*, independent attentions on a quarter of the features each, so the width must be a multiple of 4.
+# First the four block types of `utils/blocks.py` at the explorer's defaults, 30 blocks of width 64 with ReLU:
 
 # %%
 builds = {block: block_builder(block, blocks=30, width=64, activation="relu", batch=128, device="cpu")
@@ -628,14 +638,15 @@ assert builds["plain"].n_parameters == builds["residual"].n_parameters == 30 * (
 
 # %% [markdown]
 # The same layers, arranged differently. The plain stack loses about eleven decades (powers of ten) of gradient
-# over 30 layers: chapter 3's finding that PyTorch's default weight variance, $1/(3n)$, is far below ReLU's neutral
-# $2/n$. Each layer multiplies the gradient's length by about $\sqrt{(1/3)/2} = \sqrt{1/6} \approx 0.41$, and
-# $0.41^{29} \approx 5\times10^{-12}$, close to the measured $3.6\times10^{-12}$. (Its forward spread, left, levels
-# off instead of vanishing: PyTorch's default biases add fresh signal in every layer, chapter 3 §2. Nothing adds
-# to the gradient on the way back.)
+# over 30 layers: chapter 3's finding that PyTorch's default, weight variance $\sigma_w^2 = 1/3$ (weights of variance
+# $1/(3n)$), is far below ReLU's neutral $\sigma_w^2 = 2$. Each layer multiplies the gradient's length by about
+# $\sqrt{(1/3)/2} = \sqrt{1/6} \approx 0.41$, and $0.41^{29} \approx 5\times10^{-12}$, close to the measured
+# $3.6\times10^{-12}$. (Its forward spread, left, levels off instead of vanishing: PyTorch's default biases add fresh
+# signal in every layer, chapter 3 §2. Nothing adds to the gradient on the way back.)
 #
 # Adding the identity path (one line in `forward`, no extra parameters) turns each layer's factor from $J$ into
-# $I + J$ (chapter 2). Now nothing vanishes: in mean square a residual block can never shrink the gradient, so it
+# $I + J$ (chapter 2), with $J$ the layer's *Jacobian*, the matrix of derivatives of its output with respect to its
+# input. Now nothing vanishes: in mean square a residual block can never shrink the gradient, so it
 # *grows* towards the input instead, about 13× here. That is just outside the band, so the verdict reads
 # "exploding", though it is mild next to the forward signal, whose spread grows more than a hundredfold. A
 # LayerNorm inside the block (pre-norm: $2n$ more numbers per block) or after the addition (post-norm) keeps the

@@ -29,7 +29,8 @@
 #    what fine-tuning brings back;
 # 7. check claims about the speed of sparse networks and of GELU by measuring them.
 #
-# Every number quoted in the text is computed in a cell below and checked by an `assert`.
+# Every number quoted in the text is computed in a cell below and checked by an `assert`. Terms from earlier
+# chapters are defined again, in a line, where this chapter uses them; the [glossary](../docs/glossary.md) has them all.
 
 # %%
 # On Colab only: install the book's library `utils` (Colab keeps its own PyTorch). Elsewhere: nothing.
@@ -123,8 +124,9 @@ assert round(passes, 1) == 28.5 and round(reference.accuracy, 3) == 0.976 and mi
 #
 # ## 2. ReLU is a mask that depends on the input
 #
-# Write one hidden layer as $z = W h + b$ and $h' = \mathrm{ReLU}(z)$, where $h$ is the layer's input (the
-# image $x$ itself for the first layer) and $z$, through $h$, depends on the image $x$. Since
+# Write one hidden layer as $z = W h + b$ (its *pre-activation*, what it feeds to the ReLU) and
+# $h' = \mathrm{ReLU}(z)$, where $h$ is the layer's input (the image $x$ itself for the first layer) and $z$,
+# through $h$, depends on the image $x$. Since
 # $\mathrm{ReLU}(z_i)$ is either $z_i$ or 0,
 #
 # $$h' = D(x)\,(W h + b), \qquad D(x) = \operatorname{diag}\big(\mathbb 1[z_1 > 0], \dots, \mathbb 1[z_n > 0]\big).$$
@@ -275,7 +277,7 @@ assert np.all(init_gap > 0) and np.all(init_gap < gap)
 # The Gaussian Error Linear Unit (Hendrycks & Gimpel, 2016) replaces ReLU's hard gate $\mathbb 1[x > 0]$ by a
 # soft one, $\Phi(x)$, the probability that a draw from the standard normal distribution (mean 0, variance 1)
 # is below $x$. $\Phi$ rises smoothly from 0 to 1, through $\tfrac12$ at $x = 0$; its slope is the normal
-# density $\varphi(x) = e^{-x^2/2}/\sqrt{2\pi}$.
+# density $\Phi'(x) = e^{-x^2/2}/\sqrt{2\pi}$.
 #
 # $$\mathrm{GELU}(x) = x\,\Phi(x).$$
 #
@@ -330,7 +332,7 @@ assert round(float(F.silu(grid[silu_min])), 4) == -0.2785 and round(float(grid[s
 # * **Two approximations.** The tanh form $\tfrac12 x\,(1 + \tanh(\sqrt{2/\pi}\,(x + 0.044715 x^3)))$, used by BERT
 #   and GPT-2 and offered by PyTorch as `approximate="tanh"`, is never more than $4.7\times10^{-4}$ off, the worst at
 #   $x = \pm 2.70$. The cruder $x\,\sigma(1.702x)$ is off by up to 0.020 (at $\pm 2.27$).
-# * **The dip.** GELU is not monotone: it falls to $-0.1700$ at $x = -0.7518$ (where $\Phi(x) + x\,\varphi(x) = 0$) and
+# * **The dip.** GELU is not monotone: it falls to $-0.1700$ at $x = -0.7518$ (where $\Phi(x) + x\,\Phi'(x) = 0$) and
 #   rises back towards 0. For $x < -0.75$ its slope is *negative*, a small reversed gradient. And since
 #   $\Phi(x) > 0$ everywhere, GELU is never exactly zero except at $x = 0$: none of its outputs is pruned,
 #   only shrunk. SiLU dips deeper, to $-0.2785$ at $x = -1.278$.
@@ -552,8 +554,8 @@ assert kept["custom_from_mask"][0] == 0.5 and kept["l1_unstructured"][1] == 0
 # 128 units (30%, rounded) with all their weights. Only structured pruning yields a smaller dense layer you
 # could actually cut out (drop the rows, and the matching columns of the next layer).
 #
-# **Global pruning** ranks the weights of several layers together and removes the smallest overall: the
-# layers end up unevenly sparse.
+# **Global pruning** sorts the weights of several layers together by magnitude and removes the smallest overall:
+# the layers end up unevenly sparse.
 
 # %%
 global_copy = prune_copy(model, "global_unstructured", 0.8)
@@ -565,18 +567,19 @@ assert [round(s, 3) for s in per_layer] == [0.747, 0.826]
 
 # %% [markdown]
 # The first layer keeps more of its weights (74.7% pruned) than the second (82.6%). Its weights are larger:
-# PyTorch's default initialisation draws them uniformly between $\pm 1/\sqrt{n_\text{in}}$ (chapter 3), and
-# $n_\text{in}$ is 64 for the first layer against 128 for the second. Global pruning lets layers that can
-# afford it give up more.
+# PyTorch's default initialisation draws them uniformly between $\pm 1/\sqrt{n_{in}}$ (chapter 3), where the
+# *fan-in* $n_{in}$, the layer's number of inputs, is 64 for the first layer against 128 for the second. Global
+# pruning lets layers that can afford it give up more.
 
 # %% [markdown]
 # ## 6. Accuracy against sparsity
 #
 # Now the experiment the chapter is built around. Prune the trained network's two hidden layers by each
-# method, at amounts from 0 to 98%, and measure test accuracy (`sparsity_curve`; the 10-way head is left
-# whole). Beside the weight-pruning methods, **per-input activation top-k** (`activation_topk`): for every input,
-# keep only the $k$ largest activations in each hidden layer and zero the rest. That is pruning done the
-# ReLU way, a different mask for every input, but with a fixed budget $k$.
+# method, at amounts (the *sparsity*: the fraction of weights set to zero) from 0 to 98%, and measure test
+# accuracy (`sparsity_curve`; the 10-way head is left whole). Beside the weight-pruning methods, **per-input
+# activation top-k** (`activation_topk`): for every input, keep only the $k$ largest activations in each hidden
+# layer and zero the rest. That is pruning done the ReLU way, a different mask for every input, but with a fixed
+# budget $k$.
 #
 # Each point of a curve is one pruned copy of the network (`prune_copy`, which applies the §5 calls to both
 # hidden layers) and its test accuracy. One point by hand:
@@ -697,8 +700,9 @@ assert all(round(v, 2) == 0.70 for v in nonzero) and np.mean(nonzero) / 0.030 > 
 # (3072 units against 128) and see rich inputs (text, images), so most units are specialists that fire for
 # few inputs; this network has to share 128 units among all ten digits. They trained for far longer, and Li
 # et al. found the sparsity *emerging* during training, while here training lowered the zeros (from 50% to
-# 30%). And their MLPs sit behind a LayerNorm on a residual stream (chapters 2 and 4). Sparsity of this kind is a property of
-# large trained models, not of ReLU as such.
+# 30%). And their MLPs sit behind a LayerNorm (which rescales each vector to mean 0 and variance 1, chapter 4 §3)
+# on a *residual stream*, the vector that runs through the network's shortcuts and to which every block adds its
+# output (chapter 2). Sparsity of this kind is a property of large trained models, not of ReLU as such.
 #
 # ## 8. Common claims, checked
 #

@@ -135,9 +135,9 @@ check_count(1, 1, shortcut=True, norm="pre", learn_gain=True)
 # *Predict, then check:*
 #
 # 1. How many parameters does `SharedLayerNet(8)` have? Store the number in `shared_layer_parameters`.
-# 2. Compare the shared layer's gradient $\partial L/\partial W$ with that of a network built from two *separate*
-#    layers `first` and `second` that hold the same values as $W, b$ (so both networks compute the same
-#    function). Is the shared gradient equal to `"first"`'s gradient, to `"second"`'s, to their `"sum"` or to
+# 2. Compare the shared layer's gradient $\partial \ell/\partial W$ ($\ell$ the loss) with that of a network built
+#    from two *separate* layers `first` and `second` that hold the same values as $W, b$ (so both networks compute
+#    the same function). Is the shared gradient equal to `"first"`'s gradient, to `"second"`'s, to their `"sum"` or to
 #    their `"mean"`? Store the word in `shared_gradient_rule`.
 
 # %% nbgrader={"grade": false, "grade_id": "shared_layer", "locked": false, "schema_version": 3, "solution": true}
