@@ -28,7 +28,7 @@
 #    prediction in the explorer;
 # 6. see what this means for learning — down to how float32 rounds a tiny update away — and what gradient
 #    clipping fixes and what it does not;
-# 7. use two checks practitioners run on every new network: the loss at step 0 against $\ln K$ for $K$
+# 7. use two checks practitioners run on every new network: the loss at the first step against $\ln K$ for $K$
 #    classes, and each layer's update-to-data ratio during training.
 #
 # Every number quoted in the text is computed in a cell below and checked by an `assert` to the
@@ -655,8 +655,10 @@ assert torch.finfo(torch.float16).max == 65504
 #    $\mathbb E\|W^\top u\|^2 = \sigma_w^2 \|u\|^2$ when $W_{ij} \sim \mathcal N(0, \sigma_w^2/n)$.
 # 3. *(predict, then check)* GELU, $\phi(z) = z\,\Phi(z)$ with $\Phi$ the standard normal distribution function,
 #    is a smoothed ReLU (transformers use it): close to ReLU for large $|z|$, with slope $\tfrac12$ at $z = 0$.
-#    Predict whether it needs the same $\sigma_w^2 = 2$ as ReLU to stay healthy at depth 60; then find, with the
-#    explorer (activation "gelu"), the range of $\sigma_w^2$ that keeps it healthy. Why is the range so narrow?
+#    Predict whether it needs the same $\sigma_w^2 = 2$ as ReLU to stay healthy at depth 60; then find the range
+#    of $\sigma_w^2$ that keeps it healthy, first roughly with the explorer (activation "gelu"), then, since the
+#    slider's steps are too coarse for it, with `gradient_flow(depth=60, activation="gelu", sigma_w2=...).verdict`
+#    in steps of 0.02. Why is the range so narrow?
 # 4. *(predict, then check)* Change §6's sigmoid run to 5 layers:
 #    `train_network(depth=5, activation="sigmoid", sigma_w2=1.0)`. Layer 1's gradient is now about $0.24^4$ of
 #    the top layer's instead of $0.24^{19}$. Predict: is its first step (`0.1 * run.grad_to_weight[0]`) above
@@ -693,7 +695,7 @@ check_answer("ch1_sigmoid_5_layers_moved", None)  # exercise 4: how far layer 1 
 # The cell below is collapsed; open it after trying the exercises. It computes every exercise's answer with
 # the chapter's own calls and checks each number it prints.
 
-# %% tags=["hide-cell"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hide-cell"]
 tanh_100 = gradient_flow(depth=100, activation="tanh", sigma_w2=1.0).ratio
 same_factor = tanhs[0].ratio ** (99 / 29)
 print(f"Ex. 1: depth 30 gives {tanhs[0].ratio:.2g}, so the same factor per layer predicts {same_factor:.2g} at depth "
