@@ -26,7 +26,10 @@
 #    units, histograms, gradient norms on a log axis;
 # 5. predict what depth, width, activation and weight variance do to the gradient, and check the
 #    prediction in the explorer;
-# 6. see what this means for learning, and what gradient clipping fixes and what it does not.
+# 6. see what this means for learning — down to how float32 rounds a tiny update away — and what gradient
+#    clipping fixes and what it does not;
+# 7. use two checks practitioners run on every new network: the loss at the first step against $\ln K$ for $K$
+#    classes, and each layer's update-to-data ratio during training.
 #
 # Every number quoted in the text is computed in a cell below and checked by an `assert` to the
 # precision it is quoted with, so if the code changes and a number drifts, the notebook fails instead
@@ -47,14 +50,15 @@ import math
 
 import numpy as np
 import torch
+from torch import nn
 
 from utils import gradient_flow, gradient_flow_explorer, new_figure, plot_gradient_flow, precomputed_explorer
 from utils.activations import get_activation
 from utils.check import check_answer
 from utils.diagnostics import plot_activation_shapes, plot_layer_histograms, plot_layer_stats
-from utils.formatting import above
+from utils.formatting import above, short
 from utils.matrix_products import matrix_products, matrix_products_explorer, plot_matrix_products
-from utils.training import guessing_baseline, plot_training, train_network
+from utils.training import FLOAT32_EPS, guessing_baseline, plot_training, plot_update_ratio, train_network
 
 # %% [markdown]
 # ## 1. Backpropagation is a product
@@ -71,8 +75,8 @@ from utils.training import guessing_baseline, plot_training, train_network
 # \frac{\partial \ell}{\partial W_l} = \Big(\phi'(z_l) \odot \frac{\partial \ell}{\partial h_l}\Big)\, h_{l-1}^\top .$$
 #
 # The gradient that reaches layer 1 has been multiplied by $L-1$ matrices. If each one, on average,
-# multiplies the length of a vector by a factor $g$, the result scales like $g^{L-1}$: a little below
-# 1 becomes nothing, a little above 1 becomes enormous.
+# multiplies the length of a vector by the same factor, the result scales like that factor to the power
+# $L-1$: a little below 1 becomes nothing, a little above 1 becomes enormous.
 #
 # Before any network, here is that statement alone. Draw matrices $M_l$ with independent
 # $\mathcal N(0, s^2/n)$ entries, so that $\mathbb E\,\|M v\|^2 = s^2 \|v\|^2$: in root mean square every factor
@@ -97,11 +101,20 @@ for ax, result in zip(axes, products.values()):
 # ten percent too large multiplies it by about eighty (83). Only $s = 1$ keeps the length near 1.
 #
 # The median falls below the root-mean-square prediction $s^L$ in every case (half a percent and 117 for the
-# two outer scales). That is not noise:
-# $\log\|Mv\|^2 - \log\|v\|^2 = \log(s^2) + \log(\chi^2_n/n)$ and $\mathbb E\log(\chi^2_n/n) \approx -1/n$, so a
-# *typical* product shrinks by an extra $e^{-L/(2n)}$ (0.68 here) while rare large products keep the
-# mean square at $s^{2L}$ (the root mean square at $s^L$). With that factor the prediction meets all three medians within 5%. Narrow
-# networks pay more of this tax; the explorer below lets you see it (try width 4).
+# two outer scales). That is not noise. Each factor's stretch is random: usually a little less than $s$,
+# now and then much more. The rare large stretches keep the *mean* square at $s^{2L}$, but a *typical*
+# product — the median — shrinks by an extra factor $e^{-L/(2n)}$ (0.68 here, for $L = 50$ factors of
+# width $n = 64$; the aside below says where it comes from). With that factor the prediction meets all
+# three medians within 5%. Narrow networks pay more of this tax; the explorer below lets you see it (try width 4).
+#
+# > **Aside — where $e^{-L/(2n)}$ comes from.** For a unit vector $v$ the $n$ entries of $Mv$ are independent
+# > Gaussians of variance $s^2/n$, so $\|Mv\|^2 / s^2$ times $n$ follows the chi-squared distribution with $n$
+# > degrees of freedom: its mean is 1 after dividing by $n$, but the mean of its *logarithm* is about $-1/n$
+# > (the logarithm is concave, so averaging it penalises the small values more than it rewards the large ones).
+# > The log of the squared length after $L$ factors is a sum of $L$ such independent terms, each
+# > $\log s^2 - 1/n$ on average, so the typical squared length is $s^{2L} e^{-L/n}$ and the typical length
+# > $s^L e^{-L/(2n)}$. The spread of that sum grows like $\sqrt{L/n}$, which is why 200 trials scatter
+# > around the median in the panels.
 
 # %%
 assert 0.003 < products[0.9].median_final < 0.004 and 82.5 <= products[1.1].median_final < 83.5
@@ -134,16 +147,50 @@ print("peak slopes: " + ", ".join(f"{name} {peak:.4f}" for name, peak in peaks.i
 assert abs(peaks["sigmoid"] - 0.25) < 1e-6 and abs(peaks["tanh"] - 1.0) < 1e-6
 
 # %% [markdown]
-# Now a real network: 30 sigmoid layers of width 128, weights drawn as $\mathcal N(0, \sigma_w^2/n)$ with
-# $\sigma_w^2 = 1$ (a variance-preserving scale for the weights alone), zero biases, a batch of 128
-# Gaussian inputs. The loss is a fixed random linear readout of the last layer, so the gradient that
-# enters the top is the same whatever the depth, and everything we see below is the product at work.
-# `gradient_flow` measures every layer with hooks (`utils/probes.py`).
+# Now a real network: 30 sigmoid layers of width $n = 128$, weights drawn as $\mathcal N(0, \sigma_w^2/n)$ with
+# $\sigma_w^2 = 1$ (a variance-preserving scale for the weights alone), biases drawn as
+# $\mathcal N(0, \sigma_b^2)$ with $\sigma_b^2 = 0$ (zero biases), a batch of 128 Gaussian inputs. The loss is a
+# fixed random linear readout of the last layer, $\ell = \text{mean over the batch of } h_L \cdot r$, so the
+# gradient that enters the top is the same whatever the depth, and everything we see below is the product
+# at work. Here is the whole experiment in plain PyTorch. PyTorch keeps gradients only for the leaves of the
+# graph (the parameters); `retain_grad()` asks it to keep $\partial\ell/\partial h_l$ for each activation too.
 
 # %%
-sigmoid = gradient_flow(depth=30, width=128, activation="sigmoid", sigma_w2=1.0)
+depth, width, sigma_w2, sigma_b2 = 30, 128, 1.0, 0.0
+torch.manual_seed(0)
+layers = [nn.Linear(width, width) for _ in range(depth)]
+for layer in layers:  # W_ij ~ N(0, sigma_w2 / n), b_i ~ N(0, sigma_b2)
+    nn.init.normal_(layer.weight, 0.0, math.sqrt(sigma_w2 / width))
+    nn.init.normal_(layer.bias, 0.0, math.sqrt(sigma_b2))
+data = torch.Generator().manual_seed(1)
+x = torch.randn(128, width, generator=data)  # a batch of 128 Gaussian inputs
+readout = torch.randn(width, generator=data) / math.sqrt(width)  # the fixed random readout r
+
+h, activations = x, []
+for layer in layers:
+    h = torch.sigmoid(layer(h))  # h_l = phi(W_l h_(l-1) + b_l)
+    h.retain_grad()  # keep dl/dh_l after backward()
+    activations.append(h)
+loss = (h @ readout).mean()
+loss.backward()
+grad_norms = np.array([h.grad.double().norm().item() for h in activations])  # |dl/dh_l|, l = 1..30
+print(f"|dl/dh_1| / |dl/dh_30| = {grad_norms[0] / grad_norms[-1]:.3g}")
+
+# %% [markdown]
+# From here on one call does this: `gradient_flow` builds the same network from the same random numbers,
+# runs the same pass, and records $\|\partial\ell/\partial h_l\|$ — plus the per-layer statistics of §4 — with
+# *hooks* (functions PyTorch calls with each layer's output and with its gradient) instead of
+# `retain_grad()`. It is the cell above, shortened; the two agree to the last bit:
+
+# %%
+sigmoid = gradient_flow(depth=30, width=128, activation="sigmoid", sigma_w2=1.0, sigma_b2=0.0)
+worst = np.max(np.abs(sigmoid.probe.grad_act_norm / grad_norms - 1))
+print(f"largest relative difference between the two gradient-norm profiles, over 30 layers: {worst:.2g}")
+assert worst < 1e-6
+
+# %%
 per_layer = sigmoid.ratio ** (1 / 29)
-print(f"|dL/dh_1| / |dL/dh_30| = {sigmoid.ratio:.3g}   (per layer: x{per_layer:.3f})")
+print(f"|dl/dh_1| / |dl/dh_30| = {sigmoid.ratio:.3g}   (per layer: x{per_layer:.3f})")
 fig, axes = new_figure(2)
 plot_gradient_flow(sigmoid, axes)
 assert round(math.log10(sigmoid.ratio)) == -18 and round(per_layer, 2) == 0.24
@@ -171,7 +218,9 @@ assert sigmoids[0].probe.frac_inactive[14] < 0.01 and round(sigmoids[2].probe.fr
 # With $\sigma_w^2 = 100$ the gradient at layer 1 is again within a factor of ten of the top — at the
 # price of more than half the units (55% in layer 15) sitting on the flat part of the sigmoid, where they pass almost nothing
 # and learn almost nothing. The weight scale is a knob even for the sigmoid; the slope bound makes
-# the good setting extreme. (Chapter 3 finds such settings with mean-field theory.)
+# the good setting extreme. (Chapter 3 finds such settings with *mean-field theory*: in a very wide network
+# each layer's pre-activations are Gaussian, so one number per layer — their mean square — describes the
+# signal, and the good settings can be computed rather than searched for.)
 #
 # ## 3. ReLU: the weight scale decides
 #
@@ -182,8 +231,10 @@ assert sigmoids[0].probe.frac_inactive[14] < 0.01 and round(sigmoids[2].probe.fr
 # $$\mathbb E\,\Big\|\frac{\partial \ell}{\partial h_{l-1}}\Big\|^2 \approx \frac{\sigma_w^2}{2}\; \mathbb E\,\Big\|\frac{\partial \ell}{\partial h_l}\Big\|^2
 # \quad\Rightarrow\quad \frac{\|\partial \ell/\partial h_1\|}{\|\partial \ell/\partial h_L\|} \approx \Big(\frac{\sigma_w^2}{2}\Big)^{(L-1)/2}.$$
 #
-# So $\sigma_w^2 = 2$ (He et al., 2015) is the neutral scale, and the same ReLU network vanishes or
-# explodes on either side of it.
+# So $\sigma_w^2 = 2$ (He et al., 2015) is the neutral scale — drawing ReLU weights this way is called *He*
+# (or *Kaiming*) *initialisation*; chapter 3 compares it with other recipes — and the same ReLU network
+# vanishes or explodes on either side of it. The verdict printed beside each ratio below calls it
+# *healthy* when it lies within a factor of ten of 1 either way (a convention of this book; §5).
 
 # %%
 relus = [gradient_flow(depth=30, activation="relu", sigma_w2=s2, seed=i) for i, s2 in enumerate((1.0, 2.0, 4.0))]
@@ -199,9 +250,12 @@ assert [r.verdict for r in relus] == ["vanishing", "healthy", "exploding"]
 # %% [markdown]
 # Three independently drawn networks agree with the one-line prediction within a factor of 2.1, over
 # nine orders of magnitude. The factor left over is one network's luck: at width 128 the product of 29
-# random Jacobians fluctuates around its root-mean-square law (§1's tax; chapter 3 measures it). The forward
-# signal (left) follows the same law, because the forward pass multiplies by $W_l$ and the backward
-# pass by $W_l^\top$.
+# random Jacobians fluctuates around its root-mean-square law (§1's tax; chapter 3 measures it). With zero
+# biases, as here, the forward signal (left) follows the same law, because the forward pass multiplies by
+# $W_l$ and the backward pass by $W_l^\top$. With random biases ($\sigma_b^2 > 0$) it does not: every layer
+# adds the bias's variance afresh, so a shrinking forward signal settles at a level where shrinking and
+# adding balance (a *fixed point*; chapter 3 computes it and shows He's forward spread levelling off there),
+# while the gradient, which no bias touches, keeps following the law.
 #
 # A subtlety worth knowing. A bias-free ReLU network is *positively homogeneous*: multiply every
 # weight by $c$ and $h_l$ is multiplied by $c^l$ while $\partial\ell/\partial h_l$ is multiplied by $c^{L-l}$.
@@ -214,8 +268,8 @@ assert [r.verdict for r in relus] == ["vanishing", "healthy", "exploding"]
 # %%
 scaled = [gradient_flow(depth=30, activation="relu", sigma_w2=s2) for s2 in (1.0, 2.0, 4.0)]
 weight_ratios = [r.probe.grad_weight_norm[0] / r.probe.grad_weight_norm[-1] for r in scaled]
-print("|dL/dW_1| / |dL/dW_30| for sigma_w2 = 1, 2, 4: " + ", ".join(f"{w:.4g}" for w in weight_ratios))
-print("|dL/dh_1| / |dL/dh_30| for sigma_w2 = 1, 2, 4: " + ", ".join(f"{r.ratio:.4g}" for r in scaled))
+print("|dl/dW_1| / |dl/dW_30| for sigma_w2 = 1, 2, 4: " + ", ".join(f"{w:.4g}" for w in weight_ratios))
+print("|dl/dh_1| / |dl/dh_30| for sigma_w2 = 1, 2, 4: " + ", ".join(f"{r.ratio:.4g}" for r in scaled))
 assert np.allclose(weight_ratios, weight_ratios[0], rtol=1e-3)
 assert scaled[2].ratio / scaled[0].ratio > 1e8
 
@@ -237,13 +291,14 @@ assert scaled[2].ratio / scaled[0].ratio > 1e8
 sick_and_well = [sigmoid, relus[1], relus[0]]
 fig, axes = new_figure(3)
 plot_layer_stats(sick_and_well, axes)
-print(f"{'network':16s} {'layer':>5s} {'mean':>9s} {'std':>9s} {'over batch':>10s} {'flat':>5s} {'|dL/dh|':>9s}")
+print(f"{'network':16s} {'layer':>5s} {'mean':>9s} {'std':>9s} {'over batch':>10s} {'flat':>5s} {'|dl/dh|':>9s}")
 for r in sick_and_well:
     for layer in (1, 5, 15, 30):
         p = r.probe
         print(f"{r.label:16s} {layer:5d} {p.act_mean[layer - 1]:9.3g} {p.act_std[layer - 1]:9.3g} "
               f"{above(p.input_spread[layer - 1], 1e-6, '.3g'):>10s} {p.frac_inactive[layer - 1]:5.2f} "
               f"{p.grad_act_norm[layer - 1]:9.2e}")
+print(f"He-initialised ReLU: flat (off) units, averaged over the 30 layers: {relus[1].probe.frac_inactive.mean():.0%}")
 
 # %%
 spread = sigmoid.probe.input_spread
@@ -264,7 +319,8 @@ assert round(spread[0] / spread[4], -1) == 340
 #   alike than at layer 1, and by layer 15 they differ only by float32 rounding (printed as "< 1e-6": the
 #   digits of rounding noise change with the CPU and its thread count). Every input produces the same vector; the network has
 #   forgotten its input. This contraction of the forward pass is the mirror image of the vanishing
-#   gradient (chapter 3 calls it the *ordered phase*), and the gradient column falls by a factor of about
+#   gradient (chapter 3 calls this regime, where every layer shrinks both the gradient and the differences
+#   between inputs, the *ordered phase*), and the gradient column falls by a factor of about
 #   four per layer.
 # * In the He-initialised ReLU net about half of the units are off in every layer (51% on average), as
 #   they should be; the gradient stays within a small factor from top to bottom. Inputs do become more
@@ -314,7 +370,9 @@ assert 0.1 < tanhs[0].ratio < 1 and tanhs[1].ratio > 10
 # * tanh with $\sigma_w^2 = 4$ pushes its mass out towards $\pm 1$: one unit in eight sits where the slope is
 #   below 5% of its peak (13% of the units in layers 10–30), passing almost no gradient. Yet the gradient ratio is now far *above* 1: the
 #   large weights more than make up for the flat units. Chapter 3 draws the line between the two
-#   regimes (the "edge of chaos").
+#   regimes: the *ordered phase*, where a layer shrinks gradients and input differences on average, and the
+#   *chaotic phase*, where it stretches them; the boundary, where one layer leaves them unchanged on
+#   average, is the *edge of chaos*.
 #
 # ## 5. The explorer
 #
@@ -358,24 +416,33 @@ precomputed_explorer(gradient_flow_explorer(device="cpu"), "depth", [5, 10, 20, 
 # width 64 for 300 steps of SGD (learning rate 0.1, batch 128) on a synthetic 4-class problem (Gaussian
 # inputs labelled by a random teacher network; `utils/training.py`), and record how far each layer's
 # weights moved, $\|W_l^{end} - W_l^{start}\| / \|W_l^{start}\|$.
+#
+# One check comes before any training: the *expected initial loss*. A fresh classifier with $K$ classes knows
+# nothing yet, so it should spread its bets about evenly, and the cross-entropy of a uniform guess is
+# $\ln K$ — here $\ln 4 \approx 1.386$. A first loss far above that means the network starts out confidently
+# wrong (its outputs are too large), and its first steps go into undoing that instead of learning.
 
 # %%
-runs = [train_network(depth=20, activation=act, sigma_w2=s2) for act, s2 in
+runs = [train_network(depth=20, activation=act, sigma_w2=s2, track_update_ratio=True) for act, s2 in
         (("sigmoid", 1.0), ("relu", 2.0), ("tanh", 1.0))]
 fig, axes = new_figure(2)
 plot_training(runs, axes)
 for run in runs:
     moved = ", ".join(above(run.rel_change[layer - 1], 1e-5, ".1e") for layer in (1, 5, 10, 15, 20))
-    print(f"{run.label:18s} final loss {run.losses[-1]:.3f}, test accuracy {run.accuracy:.1%}; "
-          f"moved (layers 1, 5, 10, 15, 20): {moved}")
+    print(f"{run.label:18s} loss at step 1 {run.losses[0]:.3f} (ln 4 = {math.log(4):.3f}), final loss "
+          f"{run.losses[-1]:.3f}, test accuracy {run.accuracy:.1%}; moved (layers 1, 5, 10, 15, 20): {moved}")
 sigmoid_run, relu_run, tanh_run = runs
 guess_loss, guess_accuracy = guessing_baseline()
 print(f"ignoring the input: loss {guess_loss:.3f} (entropy of the class frequencies), accuracy {guess_accuracy:.1%}")
-first_step = 0.1 * sigmoid_run.grad_to_weight  # learning rate x |dL/dW_l| / |W_l| at step 1
+first_step = 0.1 * sigmoid_run.grad_to_weight  # learning rate x |dl/dW_l| / |W_l| at step 1
 print(f"sigmoid, first SGD step relative to the weights: layer 1 {first_step[0]:.1e}, layer 20 {first_step[-1]:.1e}")
+frozen = np.flatnonzero(sigmoid_run.frac_changed == 0) + 1
+print(f"sigmoid: layers in which not one weight changed in 300 steps: {frozen.min()} to {frozen.max()}")
 
 # %%
-assert np.all(sigmoid_run.rel_change[:5] == 0.0) and round(sigmoid_run.rel_change[-1], 3) == 0.005
+assert all(abs(run.losses[0] - math.log(4)) < 0.03 for run in runs)
+assert list(frozen) == list(range(1, 8)) and np.all(sigmoid_run.rel_change[:7] == 0.0)
+assert round(sigmoid_run.rel_change[-1], 3) == 0.005
 assert 1e-13 < per_layer**19 < 1e-11 and 1e-13 < first_step[0] / first_step[-1] < 1e-11
 assert round(math.log10(first_step[0])) == -15 and round(math.log10(first_step[-1])) == -3
 assert round(guess_loss, 3) == 1.371 and round(guess_accuracy, 3) == 0.296
@@ -385,16 +452,101 @@ assert round(moved.min(), 2) == 0.03 and round(moved.max(), 2) == 0.27
 assert relu_run.accuracy > 0.6 and tanh_run.accuracy > 0.7
 
 # %% [markdown]
-# The sigmoid network stays at the loss of guessing: 1.371, the entropy of the four classes' frequencies
-# (a little below $\ln 4 \approx 1.386$, as the classes are not quite balanced), and it always answers the
-# commonest class (29.6% of the test set). Its top layer moves
-# a little (0.5%) and its first five layers do not move *at all*. At about 0.24 per layer, layer 1's
-# gradient is some $10^{-12}$ of layer 20's: its first step would change its weights by about
-# $10^{-15}$ of their size (layer 20's by $10^{-3}$), far below float32's resolution ($\varepsilon \approx 1.2\times10^{-7}$),
-# so every update rounds away. Layers 10 and 15 move by less than $10^{-5}$: there an update changes a weight
-# by at most a rounding step now and then, and how often depends on the CPU's arithmetic, so the output
-# says only "< 1e-5". The ReLU (He)
-# and tanh networks, same depth and width, move every layer by 3% to 27% and learn the task.
+# All three networks start within 0.03 of $\ln 4$, as fresh classifiers should. The sigmoid network then
+# stays at the loss of guessing: 1.371, the entropy of the four classes' frequencies (a little below
+# $\ln 4$, as the classes are not quite balanced), and it always answers the commonest class (29.6% of the
+# test set). Its top layer moves a little (0.5%), and its first *seven* layers do not move at all: not one
+# of their weights changed. At about 0.24 per layer, layer 1's gradient is some $10^{-12}$ of layer 20's:
+# its first step would change its weights by about $10^{-15}$ of their size (layer 20's by $10^{-3}$), far
+# below float32's resolution, $\varepsilon = 2^{-23} \approx 1.2\times10^{-7}$ (the gap between 1 and the next
+# float32 number). The ReLU (He) and tanh networks, same depth and width, move every layer by 3% to 27%
+# and learn the task.
+#
+# Between the frozen layers and the moving ones lie layers 8 to 12: the right panel shows them moving, by
+# about $10^{-11}$ (layer 8) to a few times $10^{-8}$ (layer 12) of their size — *less* than $\varepsilon$. If every update below the resolution
+# rounded away, they could not move at all. The resolution is not one number for the whole layer; it is
+# one number per entry.
+#
+# ### float32 resolution, entry by entry
+#
+# A float32 number carries 24 significant bits, so the float32 numbers nearest to a weight $w$ lie about
+# $\varepsilon|w|$ away. The optimiser computes $w + u$ and stores the float32 number nearest to it: unless
+# the update $u$ exceeds about $\varepsilon|w|/2$ — half a step — that number is $w$ again and the update is
+# lost. So the bar is *relative to each entry*: an entry near zero moves on an update that a typical entry
+# would lose. Count, per layer of the sigmoid run, the entries that changed at all, and look at which of
+# layer 8's did:
+
+# %%
+print("sigmoid run, fraction of W_l's entries that changed at all in 300 steps:")
+print("  " + ", ".join(f"layer {l}: {sigmoid_run.frac_changed[l - 1]:.2g}" for l in (7, 8, 10, 11, 12, 14, 17, 20)))
+w_start = sigmoid_run.start_weights[7]  # layer 8, before and after training
+changed = w_start != sigmoid_run.model[0].linears[7].weight.detach()
+typical = float(w_start.abs().median())
+print(f"layer 8: {int(changed.sum())} of {changed.numel()} entries changed, all with |w| <= "
+      f"{short(float(w_start.abs()[changed].max()), '.1e')}; a typical entry has |w| = {typical:.2g}")
+print(f"half a float32 step: {short(FLOAT32_EPS * typical / 2, '.1e')} at |w| = {typical:.2g}, "
+      f"{short(FLOAT32_EPS * 1e-4 / 2, '.1e')} at |w| = 1e-4")
+
+# %%
+assert 0 < sigmoid_run.frac_changed[7] < 1e-3 and np.all(0 < sigmoid_run.rel_change[7:12])
+assert np.all(sigmoid_run.rel_change[7:12] < FLOAT32_EPS) and 1e-12 < sigmoid_run.rel_change[7] < 1e-10
+assert 1e-8 < sigmoid_run.rel_change[11] < 1e-7
+assert w_start.abs()[changed].max() < 2e-3 * typical and np.all(sigmoid_run.frac_changed[16:] == 1.0)
+assert round(sigmoid_run.frac_changed[9], 2) == 0.02 and round(sigmoid_run.frac_changed[11], 2) == 0.27
+assert round(sigmoid_run.frac_changed[13], 2) == 0.96 and round(sigmoid_run.frac_changed[10], 2) == 0.07
+
+# %% [markdown]
+# Layer 8's updates are far too small for a typical entry, which would need one above $5\times10^{-9}$, but
+# its 2 entries that happen to lie closest to zero need only some $10^{-12}$ — and when such an entry does
+# move, it moves by a whole rounding step of its own size. A layer's relative change
+# $\|\Delta W_l\|/\|W_l\|$ can therefore be far below $\varepsilon$: it is a few tiny entries stepping,
+# while the rest stand still. Going up, the updates grow about fourfold per layer and clear the bar for
+# more and more entries: 2% of layer 10's, 27% of layer 12's, 96% of layer 14's, all of them from layer 17
+# on. Below layer 8 not even the entries nearest zero clear it.
+#
+# ### The update-to-data ratio
+#
+# The same question asked at every step and every layer is one of the practitioner's standard
+# diagnostics: the *update-to-data ratio* $\|\Delta W_l\| / \|W_l\|$, the size of one optimiser step
+# relative to the weights it changes. Karpathy (*Building makemore part 3*) plots its $\log_{10}$ during
+# training and takes about $-3$ as healthy: far below, a layer learns too slowly to matter; far above, its
+# weights are churned at every step. `train_network(..., track_update_ratio=True)` records it as an array of
+# shape (steps, layers), from the float32 weights the optimiser actually wrote. Grey marks steps in which
+# not one entry of the layer changed; the white lines on the colour bars mark $\log_{10}\varepsilon = -6.9$
+# and $-3$.
+
+# %%
+fig, axes = new_figure(2, width=5.0)
+for ax, run in zip(axes, (sigmoid_run, relu_run)):
+    plot_update_ratio(run, ax)
+median_log = {}
+for run in (sigmoid_run, relu_run):
+    median = np.median(run.update_ratio, axis=0)  # over the 300 steps, per layer
+    median_log[run.label] = np.log10(np.where(median > 0, median, np.nan))
+    steps_moved = (run.update_ratio > 0).mean(axis=0)
+    print(f"{run.label}: median log10 update ratio, layers 1, 11, 14, 20: "
+          + ", ".join("never changes" if np.isnan(median_log[run.label][l - 1]) else f"{median_log[run.label][l - 1]:.1f}"
+                      for l in (1, 11, 14, 20))
+          + f"; layers from {np.nanmin(median_log[run.label]):.1f} to {np.nanmax(median_log[run.label]):.1f}"
+          + f"; layer 8 changes in {steps_moved[7]:.0%} of the steps")
+sigmoid_log, relu_log = median_log.values()
+
+# %%
+assert np.all(sigmoid_run.update_ratio[:, :7] == 0) and 0.1 < (sigmoid_run.update_ratio[:, 7] > 0).mean() < 0.5
+assert round(sigmoid_log[10], 1) == -9.4 and round(sigmoid_log[13], 1) == -7.0 and round(sigmoid_log[19], 1) == -3.3
+assert abs(sigmoid_log[13] - math.log10(FLOAT32_EPS)) < 0.2 and 0.55 < (sigmoid_log[19] - sigmoid_log[13]) / 6 < 0.7
+assert round(relu_log.min(), 1) == -2.8 and round(relu_log.max(), 1) == -2.3 and np.all(relu_run.update_ratio > 0)
+
+# %% [markdown]
+# The He-initialised ReLU net sits in one band: every layer's typical step is $10^{-2.8}$ to $10^{-2.3}$ of
+# its weights, less than a decade above Karpathy's $-3$ (a learning rate of 0.1 is on the bold side), and
+# every layer changes at every step. The sigmoid net is a staircase: $10^{-3.3}$ at the top, falling by
+# about 0.6 of a decade per layer (the factor of about 4 per layer of §2) down to $\varepsilon$ at layer 14,
+# and faster below it. Below that line the ratio stops measuring a step of the whole layer and starts
+# counting the few entries that cleared their own bar: layer 11's $10^{-9.4}$ comes from the 7% of its
+# entries that ever change, layer 8 changes in only some of the steps, and layers 1 to 7 are grey
+# throughout. A ratio near $\log_{10}\varepsilon \approx -7$ or below says that a layer is, in float32, not
+# being trained.
 #
 # ## 7. Gradient clipping on an exploding network
 #
@@ -402,29 +554,38 @@ assert relu_run.accuracy > 0.6 and tanh_run.accuracy > 0.7
 # infinite. *Gradient clipping* (Pascanu, Mikolov & Bengio, 2013) rescales the whole gradient whenever
 # its norm exceeds a threshold $c$:
 #
-# $$g \leftarrow g \cdot \min\!\Big(1, \frac{c}{\|g\|}\Big),$$
+# $$\nabla \leftarrow \nabla \cdot \min\!\Big(1, \frac{c}{\|\nabla\|}\Big),$$
 #
-# so no single step can be longer than $\eta c$. Here is a 20-layer ReLU network with $\sigma_w^2 = 3$
-# (gain $\sqrt{3/2}$ per layer), trained as above with and without `torch.nn.utils.clip_grad_norm_`
-# at $c = 1$, next to the He-initialised network.
+# where $\nabla$ is the gradient of the loss with respect to all parameters, stacked into one vector. So no
+# single SGD step can be longer than $\eta c$ ($\eta$ the learning rate). Here is a 20-layer ReLU network with
+# $\sigma_w^2 = 3$ — a *gain per layer* (the factor by which one layer multiplies the root mean square of
+# the signal) of $\sqrt{3/2}$ — trained as above with and without `torch.nn.utils.clip_grad_norm_` at $c = 1$,
+# next to the He-initialised network. The runs also record $\|\nabla\|$ at step 1, before any clipping.
 
 # %%
 exploding = train_network(depth=20, activation="relu", sigma_w2=3.0)
 clipped = train_network(depth=20, activation="relu", sigma_w2=3.0, clip=1.0)
 fig, axes = new_figure(2)
 plot_training([exploding, clipped, relu_run], axes)
-print(f"unclipped: loss {exploding.losses[0]:.1f} at step 1, inf/NaN at step {exploding.diverged_at + 1}")
+print(f"unclipped: loss {exploding.losses[0]:.1f} at step 1 (ln 4 = {math.log(4):.2f}), "
+      f"inf/NaN at step {exploding.diverged_at + 1}")
 print(f"clipped:   loss {clipped.losses[0]:.1f} -> {clipped.losses[-1]:.3f}, accuracy {clipped.accuracy:.1%}")
 print(f"He init:   loss {relu_run.losses[0]:.2f} -> {relu_run.losses[-1]:.3f}, accuracy {relu_run.accuracy:.1%}")
+print(f"gradient norm at step 1, before clipping: sigma_w2 = 3: {exploding.grad_norm:.0f}; He: {relu_run.grad_norm:.2f}")
 
 # %%
 assert exploding.diverged_at is not None and exploding.diverged_at + 1 <= 3
 assert clipped.diverged_at is None and clipped.losses[-1] < 0.2 * clipped.losses[0]
 assert clipped.losses[-1] < guess_loss - 0.3 and clipped.accuracy > guess_accuracy + 0.1
 assert clipped.accuracy < relu_run.accuracy - 0.1
+assert exploding.losses[0] > 10 * math.log(4) and 150 < exploding.grad_norm / relu_run.grad_norm < 300
+assert abs(1.5**10 - 58) < 0.5
 
 # %% [markdown]
-# Without clipping the run is dead by step 3. With clipping it survives and the loss falls, but it
+# The expected-initial-loss check flags this network before it takes a step: its first loss is more than ten
+# times $\ln 4$, because a gain of $\sqrt{3/2}$ over 20 layers makes its outputs some $(3/2)^{10} \approx 58$
+# times larger than the He net's, and its first gradient is some 200 times the He net's. Without clipping the run is dead by
+# step 3. With clipping it survives and the loss falls, but it
 # ends well behind the network that was initialised at the right scale. Clipping is a guard rail: it
 # bounds the step, it does not repair the product of Jacobians. The repairs are the subject of the
 # next two chapters — shortcut connections and initialisation.
@@ -460,7 +621,8 @@ assert torch.finfo(torch.float16).max == 65504
 # > resolution), and what goes wrong in §7 is the length of the step. The range matters more in float16
 # > (largest value 65504, smallest normal $6\times10^{-5}$), which is why mixed-precision training scales
 # > the loss (Micikevicius et al., 2018). A better rule: watch the ratio between layers and the size of
-# > updates relative to weights, as this chapter's plots do (§4 and §6).
+# > updates relative to weights — the update-to-data ratio, about $10^{-3}$ and well above $\varepsilon$ —
+# > as this chapter's plots do (§4 and §6).
 #
 # ## What we saw
 #
@@ -472,24 +634,46 @@ assert torch.finfo(torch.float16).max == 65504
 #   neutral, smaller vanishes, larger explodes — the same activation either way.
 # * Read networks layer by layer: activation mean, spread, histograms, the fraction of flat units, and
 #   gradient norms on a log axis.
+# * float32 resolves a change to a weight $w$ only if it exceeds about $\varepsilon|w|/2$: below that the update is
+#   lost entry by entry, so a layer whose updates are far below $\varepsilon$ of its weights does not train,
+#   except through its few entries nearest zero.
+# * Two cheap checks for any new network: the loss at step 1 should be near $\ln K$ for $K$ classes, and each
+#   layer's update-to-data ratio $\|\Delta W_l\|/\|W_l\|$ should sit near $10^{-3}$, far above $\varepsilon$.
 # * Clipping keeps an exploding network from diverging, but does not make it train like a well-scaled one.
 #
 # ## Exercises
 #
-# 1. *(predict, then check)* Before running it: in `gradient_flow(depth=30, activation="tanh", sigma_w2=1.0)`,
-#    is the ratio above or below the sigmoid's $10^{-18}$? Above or below 0.1? Estimate it, explain it with the
-#    slopes plot, then check your number below.
-# 2. Derive the ReLU factor $\sigma_w^2/2$: show $\mathbb E[\phi'(z)^2] = \tfrac12$ for symmetric $z$ and
+# Everything an exercise needs is imported at the top of the chapter (`gradient_flow`, `train_network`,
+# `plot_update_ratio`, the explorer).
+#
+# 1. *(predict, then check)* §4 printed the gradient ratio of the tanh network with $\sigma_w^2 = 1$ at depth
+#    30. Assume every layer takes the same factor and predict the ratio at depth 100. Then measure it with
+#    `gradient_flow(depth=100, activation="tanh", sigma_w2=1.0).ratio`. Is the measurement above or below
+#    your prediction, and by how much? Explain it with §4's tanh histograms and §2's slopes plot.
+# 2. Derive the ReLU factor $\sigma_w^2/2$: show $\mathbb E[\phi'(z)^2] = \tfrac12$ for $z$ symmetric about 0
+#    (with PyTorch's convention ReLU$'(0) = 0$; for a continuous $z$ the point 0 has probability 0) and
 #    $\mathbb E\|W^\top u\|^2 = \sigma_w^2 \|u\|^2$ when $W_{ij} \sim \mathcal N(0, \sigma_w^2/n)$.
-# 3. Find, with the explorer, the $\sigma_w^2$ that keeps GELU healthy at depth 60. Is it 2? Why not?
-# 4. Change §6's sigmoid run to 5 layers. How far does layer 1 move now? Relate it to $0.24^{4}$.
-# 5. In §7, try `clip=0.1` and `clip=10`. Which one keeps the run alive, and which one learns faster?
+# 3. *(predict, then check)* GELU, $\phi(z) = z\,\Phi(z)$ with $\Phi$ the standard normal distribution function,
+#    is a smoothed ReLU (transformers use it): close to ReLU for large $|z|$, with slope $\tfrac12$ at $z = 0$.
+#    Predict whether it needs the same $\sigma_w^2 = 2$ as ReLU to stay healthy at depth 60; then find the range
+#    of $\sigma_w^2$ that keeps it healthy, first roughly with the explorer (activation "gelu"), then, since the
+#    slider's steps are too coarse for it, with `gradient_flow(depth=60, activation="gelu", sigma_w2=...).verdict`
+#    in steps of 0.02. Why is the range so narrow?
+# 4. *(predict, then check)* Change §6's sigmoid run to 5 layers:
+#    `train_network(depth=5, activation="sigmoid", sigma_w2=1.0)`. Layer 1's gradient is now about $0.24^4$ of
+#    the top layer's instead of $0.24^{19}$. Predict: is its first step (`0.1 * run.grad_to_weight[0]`) above
+#    or below $\varepsilon$? How far does layer 1 move in 300 steps (`run.rel_change[0]`)?
+# 5. *(predict, then check)* In §7, try `clip=0.1` and `clip=10`. §7 printed the gradient norm at step 1:
+#    does either threshold leave the first step unclipped? Which run stays alive, and which learns faster?
+# 6. *(predict, then check)* Train §6's He network with a learning rate ten times smaller,
+#    `train_network(depth=20, activation="relu", sigma_w2=2.0, lr=0.01, track_update_ratio=True)`. Predict
+#    where its median update-to-data ratios land relative to $-3$, then plot them with `plot_update_ratio`.
 #
 # **Check your answers.** Open the hidden cell below (click the bar or "show code"), replace `None` by your
 # number and run it: it computes the book's answer and says right or wrong, with a hint.
 
 # %% jupyter={"source_hidden": true} tags=["hide-input"]
-check_answer("ch1_tanh_ratio", None)  # exercise 1: |dL/dh_1| / |dL/dh_30| for tanh, sigma_w2 = 1
+check_answer("ch1_tanh_ratio", None)  # exercise 1: |dl/dh_1| / |dl/dh_100| for tanh, sigma_w2 = 1
 check_answer("ch1_sigmoid_5_layers_moved", None)  # exercise 4: how far layer 1 moved (relative)
 
 # %% [markdown]
@@ -504,3 +688,51 @@ check_answer("ch1_sigmoid_5_layers_moved", None)  # exercise 4: how far layer 1 
 # * P. Micikevicius et al. (2018), Mixed precision training, *ICLR*.
 # * A. Zhang, Z. C. Lipton, M. Li, A. J. Smola, *Dive into Deep Learning*, §5.4 "Numerical stability and initialization".
 # * A. Karpathy, *Neural Networks: Zero to Hero*, "Building makemore part 3" (activation and gradient statistics).
+
+# %% [markdown]
+# ## Answer key (for teachers)
+#
+# The cell below is collapsed; open it after trying the exercises. It computes every exercise's answer with
+# the chapter's own calls and checks each number it prints.
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hide-cell"]
+tanh_100 = gradient_flow(depth=100, activation="tanh", sigma_w2=1.0).ratio
+same_factor = tanhs[0].ratio ** (99 / 29)
+print(f"Ex. 1: depth 30 gives {tanhs[0].ratio:.2g}, so the same factor per layer predicts {same_factor:.2g} at depth "
+      f"100; measured {tanh_100:.2g}, {tanh_100 / same_factor:.0f} times more. The activations narrow with depth, so "
+      f"tanh's inputs move towards 0, where its slope is 1: deep layers lose less than the first 30 did.")
+assert 5 < tanh_100 / same_factor < 20 and tanh_100 < tanhs[0].ratio
+
+z = torch.randn(100_000, generator=torch.Generator().manual_seed(0))
+relu_slope_sq = float(get_activation("relu").slope(z).pow(2).mean())
+print(f"Ex. 2: phi'(z)^2 is 1 for z > 0 and 0 otherwise, so E[phi'^2] = P(z > 0) = 1/2 (sampled: {relu_slope_sq:.2f}); "
+      f"E|W^T u|^2 = sum_j sum_i E[W_ij^2] u_i^2 = n (sigma_w2 / n) |u|^2 = sigma_w2 |u|^2.")
+assert abs(relu_slope_sq - 0.5) < 0.01
+
+grid = np.round(np.arange(1.90, 2.21, 0.02), 2)
+healthy = [s2 for s2 in grid if gradient_flow(depth=60, activation="gelu", sigma_w2=s2).verdict == "healthy"]
+print(f"Ex. 3: GELU is healthy at depth 60 only for sigma_w2 from about {min(healthy):.2f} to {max(healthy):.2f} "
+      f"(grid step 0.02). Just below, the signal shrinks into the region where GELU's slope is about 1/2, each "
+      f"layer then multiplies the squared gradient by about sigma_w2/4, and the collapse accelerates; above, "
+      f"GELU acts like ReLU and the ratio grows like (sigma_w2/2)^(59/2).")
+assert 1.9 < min(healthy) <= 2.02 and 2.0 < max(healthy) < 2.2
+
+five = train_network(depth=5, activation="sigmoid", sigma_w2=1.0)
+print(f"Ex. 4: layer 1's first step is {short(0.1 * five.grad_to_weight[0], '.1e')} of its weights, above "
+      f"epsilon = {short(FLOAT32_EPS, '.1e')}; in 300 steps it moves by {short(five.rel_change[0], '.1e')} "
+      f"(the top layer by {short(five.rel_change[-1], '.1e')}; 0.24^4 = {short(0.24**4, '.1e')}).")
+assert 0.1 * five.grad_to_weight[0] > 10 * FLOAT32_EPS and 3e-4 < five.rel_change[0] < 2e-3
+
+clip_runs = [train_network(depth=20, activation="relu", sigma_w2=3.0, clip=c) for c in (0.1, 10.0)]
+print(f"Ex. 5: the first gradient norm is {exploding.grad_norm:.0f}, so both thresholds clip the first step. "
+      + "; ".join(f"clip {r.settings['clip']:g}: alive, loss {r.losses[-1]:.2f}, accuracy {r.accuracy:.0%}"
+                  for r in clip_runs)
+      + ". Both survive; clip 10 learns faster, clip 0.1 takes steps too short to get far in 300 steps.")
+assert all(r.diverged_at is None for r in clip_runs) and clip_runs[1].accuracy > clip_runs[0].accuracy + 0.2
+
+slow = train_network(depth=20, activation="relu", sigma_w2=2.0, lr=0.01, track_update_ratio=True)
+slow_log = np.log10(np.median(slow.update_ratio, axis=0))
+print(f"Ex. 6: median log10 update ratios from {slow_log.min():.1f} to {slow_log.max():.1f} (lr 0.1: "
+      f"{relu_log.min():.1f} to {relu_log.max():.1f}): an SGD step is proportional to the learning rate, so the "
+      f"ratios drop by about one decade, below -3; accuracy {slow.accuracy:.0%} after 300 steps.")
+assert 0.7 < np.median(relu_log - slow_log) < 1.3 and slow_log.max() < -3

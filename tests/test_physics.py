@@ -9,7 +9,7 @@ import torch
 
 from utils import build_network, gradient_flow, probe_network
 from utils.matrix_products import matrix_products
-from utils.training import guessing_baseline, teacher_data, train_network
+from utils.training import guessing_baseline, plot_update_ratio, teacher_data, train_network
 
 
 def _readout(width, seed=1):
@@ -191,6 +191,28 @@ def test_one_sgd_step_moves_each_layer_by_lr_times_its_gradient_to_weight_ratio(
     assert np.allclose(run.rel_change, 0.05 * run.grad_to_weight, rtol=1e-4)
     deep = train_network(depth=20, activation="sigmoid", steps=1)
     assert deep.grad_to_weight[0] < 1e-10 * deep.grad_to_weight[-1]  # chapter 1's vanishing, per step
+
+
+def test_update_to_data_ratio_vanishes_down_a_deep_sigmoid_and_not_down_a_he_relu_net():
+    sigmoid = train_network(depth=20, activation="sigmoid", steps=30, track_update_ratio=True)
+    relu = train_network(depth=20, activation="relu", sigma_w2=2.0, steps=30, track_update_ratio=True)
+    untracked = train_network(depth=2, steps=2)
+    assert sigmoid.update_ratio.shape == (30, 20) and untracked.update_ratio is None
+    with pytest.raises(ValueError, match="track_update_ratio=True"):
+        plot_update_ratio(untracked, None)
+    # below float32's resolution the first layer's updates are lost entirely; the top layer's are near 1e-3
+    assert np.all(sigmoid.update_ratio[:, 0] < 1e-6) and np.all(sigmoid.update_ratio[:, -1] > 1e-4)
+    assert sigmoid.frac_changed[0] == 0.0 and sigmoid.frac_changed[-1] == 1.0
+    assert np.all(relu.update_ratio > 1e-4) and np.all(relu.update_ratio < 1e-1)
+    # one SGD step: the recorded ratio is the step the gradient asked for (lr x |dl/dW| / |W|)
+    assert np.allclose(relu.update_ratio[0], 0.1 * relu.grad_to_weight, rtol=1e-3)
+
+
+def test_a_fresh_classifier_starts_near_ln_k_and_an_exploding_one_far_above():
+    he = train_network(depth=20, activation="relu", sigma_w2=2.0, steps=1)
+    exploding = train_network(depth=20, activation="relu", sigma_w2=3.0, steps=1)
+    assert abs(he.losses[0] - np.log(4)) < 0.05 and exploding.losses[0] > 5 * np.log(4)
+    assert exploding.grad_norm > 100 * he.grad_norm
 
 
 def test_guessing_baseline_is_the_best_constant_prediction():

@@ -37,7 +37,7 @@ class Answer:
 
 def _tanh_ratio() -> float:
     from .gradient_flow import gradient_flow
-    return gradient_flow(depth=30, activation="tanh", sigma_w2=1.0, device="cpu").ratio
+    return gradient_flow(depth=100, activation="tanh", sigma_w2=1.0, device="cpu").ratio
 
 
 def _sigmoid_5_layers_moved() -> float:
@@ -66,10 +66,10 @@ def _he_uniform_bound(fan: int) -> Callable[[], float]:
 
 ANSWERS: dict[str, Answer] = {
     "ch1_tanh_ratio": Answer(
-        "chapter 1, exercise 1: |dL/dh_1| / |dL/dh_30| of gradient_flow(depth=30, activation='tanh', sigma_w2=1.0)",
+        "chapter 1, exercise 1: |dl/dh_1| / |dl/dh_100| of gradient_flow(depth=100, activation='tanh', sigma_w2=1.0)",
         _tanh_ratio, factor=2.0,
-        hint="tanh's slope is 1 only at zero and smaller elsewhere, so each of the 29 layers takes a factor a "
-             "little below 1: far above the sigmoid's 1e-18, but below 1."),
+        hint="the depth-30 ratio to the power 99/29 is a lower bound: tanh's activations narrow with depth, so "
+             "its inputs move towards 0, where the slope is 1, and the deeper layers each lose less."),
     "ch1_sigmoid_5_layers_moved": Answer(
         "chapter 1, exercise 4: how far layer 1 of a 5-layer sigmoid network moves in 300 SGD steps "
         "(||W_end - W_start|| / ||W_start||)",

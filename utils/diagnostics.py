@@ -54,7 +54,7 @@ def plot_layer_histograms(result, ax, layers=None, kind: str = "activations") ->
             continue
         centers, width = 0.5 * (edges[1:] + edges[:-1]), edges[1] - edges[0]
         ax.plot(centers, counts / (counts.sum() * width), color=color, label=f"layer {layer}")
-    xlabel = "$h_l$" if kind == "activations" else r"$\partial L/\partial h_l$"
+    xlabel = "$h_l$" if kind == "activations" else r"$\partial \ell/\partial h_l$"
     if kind == "gradients":  # gradients can be tiny: keep the tick labels short
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
     ax.set(xlabel=xlabel, ylabel="density", title=f"{result.label}: {kind} by layer")

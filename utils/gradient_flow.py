@@ -94,7 +94,7 @@ def plot_gradient_flow(results, axes) -> None:
         ax_act.plot(layers, positive(result.probe.act_std), label=label)
         ax_grad.plot(layers, positive(result.probe.grad_act_norm), label=label)
     layer_axis(ax_act, "std of activations $h_l$", title="forward: activation spread")
-    layer_axis(ax_grad, r"$\|\partial L/\partial h_l\|$", title="backward: gradient norm")
+    layer_axis(ax_grad, r"$\|\partial \ell/\partial h_l\|$", title="backward: gradient norm")
     if len(results) == 1:
         top = finite(results[0].probe.grad_act_norm)[-1]
         if math.isfinite(top) and top > 0:
