@@ -416,9 +416,8 @@ assert round(mean_to_rms.max(), 2) == 0.25
 # 4% of $v_0$ (32 independent Gaussian inputs share little), 88% of $v_{50}$. After 50 unscaled ReLU blocks
 # every input's stream is mostly one common vector, the sum of the blocks' random "mean" directions.
 # The factor $1 + \sigma_w^2/2$ leaves nothing out of the mean square; it just does not say that the
-# growth is mostly shared. (How a network maps *two* inputs, their correlation layer by layer, is chapter
-# 3's subject.) §5 meets the consequence: a classifier on top of such a stream sees almost the same
-# huge vector for every input.
+# growth is mostly shared (how two inputs' signals correlate layer by layer is chapter 3's subject). §5
+# meets the consequence.
 #
 # ### 3.2 Five ways to set up the branches
 #
@@ -613,15 +612,12 @@ assert round(post24.grad_act_norm[0], 3) == 0.118
 assert round(post24.grad_weight_norm.min(), 2) == 0.88 and round(post24.grad_weight_norm.max(), 2) == 1.55
 
 # %% [markdown]
-# From the top the post-norm gradient falls by a factor of about three to its lowest value at layer 13,
-# then climbs back almost to its top value at layer 1; pre-norm's falls smoothly the other way (it grows
-# going down, as §3's pre-norm recursion says). So a "last/first" ratio near 1 for post-norm does not
-# mean a level profile: it compares the two ends of a U whose middle gets a third of the gradient. The
-# MLP weight gradient (left) does not show the U cleanly: it is the gradient at the MLP's output times the
-# MLP's hidden activations, and wanders between 0.88 and 1.55 with no trend. We have not taken the U
-# apart (which parts of the LayerNorm's and the attention's Jacobians shrink the gradient in the upper
-# half and which grow it in the lower half); it is one network and one mini-batch, and the next step
-# shows how much of such per-batch structure survives averaging.
+# Going down, the post-norm gradient falls by a factor of three to layer 13, then climbs back almost to its
+# top value at layer 1, while pre-norm's grows smoothly going down (§3's pre-norm recursion). So a
+# last/first ratio near 1 does not mean a level profile: it compares the two ends of a U whose middle gets
+# a third of the gradient. The MLP weight gradient (left), the gradient at the MLP's output times its
+# hidden activations, wanders between 0.88 and 1.55 with no trend. We have not taken the U apart; it is
+# one network and one mini-batch, and the next step shows how much per-batch structure survives averaging.
 #
 # So far every number is one mini-batch's gradient. Xiong et al. plot the *expected* gradient instead:
 # average $\partial\ell/\partial W^2_l$ over many mini-batches first, then take the norm. Whatever changes sign from
@@ -718,15 +714,13 @@ assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).a
 
 # %% [markdown]
 # First, the starting losses. A fresh classifier over $K$ classes should start near $\ln K$, the
-# cross-entropy of a uniform guess: its logits are small, so its softmax gives every class about $1/K$.
-# Here $\ln 4 = 1.386$, and the plain network starts there (1.39). The shortcut network starts at 39, 28 times
-# more. A cross-entropy of 39 means the correct class's logit lies some 39 below the largest one: the
-# logits are in the tens, because the unnormalised stream has grown through 31 unscaled branches (§3) and
-# the classifier on top multiplies it. And §3.1 says the stream is then mostly one vector shared by all
-# inputs, so the network starts out confidently giving nearly the same answer for every input, wrong for
-# most of them. With pre-norm shortcuts the start is tame (2.5, within a factor of two of $\ln 4$) and the
-# loss ends lowest. The expected-initial-loss check is cheap and worth making a habit: a first loss far
-# above $\ln K$ says the initial outputs are too large before any training has happened.
+# cross-entropy of a uniform guess (small logits, so the softmax gives every class about $1/K$). Here
+# $\ln 4 = 1.386$, and the plain network starts there (1.39). The shortcut network starts at 39, 28 times
+# more: the correct class's logit lies some 39 below the largest, because the unnormalised stream has grown
+# through 31 unscaled branches (§3) and the classifier multiplies it. By §3.1 that stream is mostly one
+# vector shared by all inputs, so the network starts out confidently giving nearly the same answer for
+# every input. With pre-norm shortcuts the start is tame (2.5) and the loss ends lowest. Checking the first
+# loss against $\ln K$ is cheap and worth making a habit: far above it, the initial outputs are too large.
 #
 # The plain network never leaves the loss of guessing (the entropy of the class frequencies, and the
 # 29.6% of always answering the commonest class): its first layer does not move at all. Even Adam, which
