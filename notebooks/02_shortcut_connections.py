@@ -36,7 +36,7 @@
 # As in chapter 1, every number quoted in the text is computed in a cell and checked by an `assert` to the
 # precision it is quoted with.
 #
-# **Notation** (the same in every chapter; the [glossary](../docs/glossary.md) has the terms).
+# **Notation** (the same in every chapter; the book's glossary, `docs/glossary.md`, has the terms).
 #
 # | symbol | meaning |
 # |---|---|
@@ -125,8 +125,8 @@ def five_layer_measurement(use_shortcut: bool, x=(1.0, 0.0, -1.0)) -> np.ndarray
 
 
 by_hand = {shortcut: five_layer_measurement(shortcut) for shortcut in (False, True)}
-print("mean |dℓ/dW_l|, layers 1-5, without shortcuts:", " ".join(f"{g:.4g}" for g in by_hand[False]))
-print("                             with shortcuts:   ", " ".join(f"{g:.4g}" for g in by_hand[True]))
+print("mean |dℓ/dW_l|, layers 1-5, without shortcuts:", " ".join(f"{w:.4g}" for w in by_hand[False]))
+print("                             with shortcuts:   ", " ".join(f"{w:.4g}" for w in by_hand[True]))
 
 # %% [markdown]
 # From here on the chapter builds its networks with the book's builder, `build_network`: the same
@@ -198,9 +198,9 @@ assert 0 < float64_gap < 1e-6
 
 # %%
 for shortcut in (False, True):
-    g, y, dh = runs[shortcut].mean_abs_grad, runs[shortcut].output, runs[shortcut].grad_act_norm
+    dw, y, dh = runs[shortcut].mean_abs_grad, runs[shortcut].output, runs[shortcut].grad_act_norm
     print(f"{'with' if shortcut else 'without':7s} shortcuts: output {y:.3f}, dℓ/dy = 2y = {2 * y:.3f}, "
-          f"|dℓ/dh_1| / |dℓ/dh_5| = {dh[0] / dh[4]:.3g};  weights: layer 1 / layer 4 = {g[0] / g[3]:.2f}")
+          f"|dℓ/dh_1| / |dℓ/dh_5| = {dh[0] / dh[4]:.3g};  weights: layer 1 / layer 4 = {dw[0] / dw[3]:.2f}")
 plain_g, short_g = runs[False].mean_abs_grad, runs[True].mean_abs_grad
 plain_h, short_h = runs[False].grad_act_norm, runs[True].grad_act_norm
 top = runs[True].output / runs[False].output
