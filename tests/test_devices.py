@@ -23,7 +23,7 @@ UTILS = Path(__file__).resolve().parents[1] / "utils"
 # dtype of a tensor created without a device (on the CPU), or in an explicit ``.to("cpu", ...)``.
 CPU_ONLY_FLOAT64 = {  # (file, line text): why it is safe
     ("shortcuts.py", 'DTYPES = {"float32": torch.float32, "float64": torch.float64}'):
-        "seed_000 builds its tiny network with device='cpu' and has no device argument",
+        "five_layer_gradients builds its tiny network with device='cpu' and has no device argument",
     ("digits.py", 'return torch.float64 if device.type == "cpu" else torch.float32'):
         "a dtype chosen by device: float64 only where the device is the CPU",
 }

@@ -1,4 +1,4 @@
-"""Physics of chapter 2: seed 000 reproduced, shortcuts against depth, five residual schemes against
+"""Physics of chapter 2: Raschka's five-layer gradients reproduced, shortcuts against depth, five residual schemes against
 their mean-field prediction, pre- against post-norm transformer stacks."""
 
 import math
@@ -9,26 +9,27 @@ import torch
 
 from utils.norm_placement import build_transformer, expected_gradients, norm_placement, norm_placement_explorer
 from utils.residual_scaling import (SCHEMES, TwoLayerResidualBlock, build_residual_stack, residual_scaling,
-                                    residual_theory)
-from utils.shortcuts import SEED_000, seed_000, shortcut_comparison, shortcut_explorer
+                                    residual_theory, stream_statistics)
+from utils.shortcuts import (RASCHKA_PUBLISHED, five_layer_gradients, gradient_correlation, shortcut_comparison,
+                             shortcut_explorer)
 
-# --- seed 000 -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("shortcut", [False, True])
-def test_seed_000_values_are_reproduced(shortcut):
-    measured = seed_000(shortcut).mean_abs_grad
-    assert np.allclose(measured, SEED_000[shortcut], rtol=1e-5, atol=0)
+# --- Raschka's five-layer network -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("shortcut", [False, True])
-def test_seed_000_float32_is_within_rounding_of_float64(shortcut):
-    single, double = seed_000(shortcut).mean_abs_grad, seed_000(shortcut, "float64").mean_abs_grad
+def test_published_five_layer_values_are_reproduced(shortcut):
+    measured = five_layer_gradients(shortcut).mean_abs_grad
+    assert np.allclose(measured, RASCHKA_PUBLISHED[shortcut], rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("shortcut", [False, True])
+def test_five_layer_float32_is_within_rounding_of_float64(shortcut):
+    single, double = five_layer_gradients(shortcut).mean_abs_grad, five_layer_gradients(shortcut, "float64").mean_abs_grad
     assert np.allclose(single, double, rtol=2e-6, atol=0)
 
 
-def test_seed_000_shortcuts_flatten_the_first_four_layers():
-    plain, residual = seed_000(False).mean_abs_grad, seed_000(True).mean_abs_grad
+def test_five_layer_shortcuts_flatten_the_first_four_layers():
+    plain, residual = five_layer_gradients(False).mean_abs_grad, five_layer_gradients(True).mean_abs_grad
     assert plain[3] / plain[0] > 5  # without shortcuts layer 1 gets far less than layer 4
     assert 0.5 < residual[3] / residual[0] < 2  # with them, about the same
 
@@ -48,6 +49,19 @@ def test_at_depth_50_relu_shortcuts_turn_vanishing_into_exploding():
     result = shortcut_comparison(depth=50, activation="relu", sigma_w2=1.0)
     assert result.plain.ratio < 1e-6  # (1/2)^(49/2) ~ 4e-8
     assert result.residual.ratio > 1e4  # each I + DW multiplies the mean-square gradient by more than 1
+
+
+def test_deep_plain_relu_gradients_shatter_and_shortcuts_keep_them_alike():
+    # Balduzzi et al. (2017): nearby inputs' gradients decorrelate with depth without shortcuts
+    r = gradient_correlation(depths=(1, 32), networks=2, points=32)
+    assert r.plain.shape == (2, 2) and np.all(np.abs(r.plain) <= 1 + 1e-12)
+    assert r.plain[0].min() > 0.9 and r.plain[1].max() < 0.8
+    assert r.residual.min() > 0.85
+
+
+def test_gradient_correlation_is_one_for_a_zero_step_limit():
+    r = gradient_correlation(depths=(8,), networks=1, points=8, step=1e-6)
+    assert r.plain[0, 0] > 0.999 and r.residual[0, 0] > 0.999  # the same input, the same gradient
 
 
 def test_shortcut_explorer_readout_names_the_state_and_the_number():
@@ -92,6 +106,29 @@ def test_measured_growth_follows_the_theory(activation, sigma_w2):
         assert measured == pytest.approx(result.theory[scheme].grad_ratio[0], rel=0.25), scheme
     # exponential growth: one network scatters around the prediction (over seeds, log10 std ~0.2 here)
     assert abs(math.log10(result.growth("unscaled") / result.predicted_growth("unscaled"))) < 0.6
+
+
+def test_one_unscaled_relu_block_doubles_the_mean_square_on_average():
+    # given h, z ~ N(0, sigma_1^2 v) exactly, E[relu(z)^2] = sigma_1^2 v / 2, and W2 adds no cross term:
+    # E[v_1 / v_0] = 1 + sigma_1^2 sigma_2^2 / 2 = 2 at any width
+    factors = [stream_statistics("unscaled", depth=1, width=32, seed=seed).mean_square for seed in range(200)]
+    ratio = np.array([v[1] / v[0] for v in factors])
+    assert abs(ratio.mean() - 2) < 3 * ratio.std() / math.sqrt(len(ratio))
+    assert ratio.std() > 0.05  # one network is not the average
+
+
+def test_stream_statistics_agree_with_residual_scaling():
+    stats = stream_statistics("pre-norm", depth=8, width=32, seed=3)
+    probed = residual_scaling(depth=8, width=32, scheme="pre-norm", seed=3)
+    assert np.allclose(stats.mean_square, probed.mean_square["pre-norm"], rtol=1e-5)
+
+
+def test_relu_streams_become_shared_and_tanh_streams_do_not():
+    relu = stream_statistics("unscaled", depth=40, activation="relu", sigma_w2=2.0)
+    tanh = stream_statistics("unscaled", depth=40, activation="tanh", sigma_w2=1.0)
+    assert relu.shared[0] < 0.1 and relu.shared[-1] > 0.7  # ReLU's positive mean piles up in one direction
+    assert tanh.shared[-1] < 0.15  # an odd activation has no common part to pile up
+    assert np.all(np.abs(relu.mean) < 0.3 * np.sqrt(relu.mean_square))  # the overall mean stays small
 
 
 def test_zero_gain_and_zero_last_layer_give_the_identity():
@@ -152,9 +189,12 @@ def test_norm_placement_explorer_reacts_to_depth():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: seed_000(True, dtype="float16"), "unknown dtype 'float16'; choose one of: float32, float64"),
+    (lambda: five_layer_gradients(True, dtype="float16"), "unknown dtype 'float16'; choose one of: float32, float64"),
     (lambda: residual_theory("batchnorm", 10), r"unknown scheme 'batchnorm'; choose one of: unscaled, 1/sqrt\(L\)"),
     (lambda: residual_scaling(sigma_w2=0.0), "sigma_w2 .* greater than 0"),
+    (lambda: residual_theory("unscaled", 10, input_v=0.0), "input_v .* greater than 0"),
+    (lambda: stream_statistics("all"), "unknown scheme 'all'"),
+    (lambda: stream_statistics(batch=1), "batch must be at least 2"),
     (lambda: residual_scaling(depth=0), "depth must be at least 1"),
     (lambda: residual_scaling(activation="swish"), "unknown activation 'swish'"),
     (lambda: build_transformer(3, norm="sandwich"), "unknown norm placement 'sandwich'; choose one of: post, pre"),
@@ -163,6 +203,8 @@ def test_norm_placement_explorer_reacts_to_depth():
     (lambda: expected_gradients(batches=1), "batches must be at least 2"),
     (lambda: expected_gradients(batches=4, norm_batches=5), "norm_batches must be at least 1 and at most 4"),
     (lambda: shortcut_comparison(depth=0), "depth must be at least 1"),
+    (lambda: gradient_correlation(step=0.0), "step must be .*greater than 0"),
+    (lambda: gradient_correlation(networks=0), "networks must be at least 1"),
     (lambda: shortcut_comparison(device="tpu"), "unknown device 'tpu'"),
 ])
 def test_bad_input_names_what_is_allowed(call, message):

@@ -77,7 +77,7 @@ ANSWERS: dict[str, Answer] = {
         hint="layer 1's gradient is about 0.24^4 (some 3e-3) of the top layer's, and the top layer of the "
              "20-layer run moved by 0.5%; the first step is now far above float32's resolution."),
     "ch2_prenorm_first_block": Answer(
-        "chapter 2, exercise 4: mean-field ||dL/dh_1|| / ||dL/dh_40|| for a 40-block pre-norm ReLU stack",
+        "chapter 2, exercise 4: mean-field ||dℓ/dh_1|| / ||dℓ/dh_40|| for a 40-block pre-norm ReLU stack",
         _prenorm_first_block, rtol=0.01,
         hint="put l = 1 and L = 40 into sqrt((L + 1) / (l + 1))."),
     "ch3_leaky_relu_ratio": Answer(

@@ -86,18 +86,18 @@ def build_transformer(depth: int, width: int = 64, heads: int = 4, norm: str = "
 
 @dataclass
 class NormPlacement:
-    """One probe per placement: per-layer ||dL/dW2_l|| (``grad_weight_norm``) and ||dL/dx_l|| (``grad_act_norm``)."""
+    """One probe per placement: per-layer ||dℓ/dW2_l|| (``grad_weight_norm``) and ||dℓ/dx_l|| (``grad_act_norm``)."""
 
     settings: dict
     probes: dict[str, Probe]
     device: str
 
     def last_layer(self, norm: str) -> float:
-        """||dL/dW2|| of the top layer."""
+        """||dℓ/dW2|| of the top layer."""
         return float(self.probes[norm].grad_weight_norm[-1])
 
     def spread(self, norm: str) -> float:
-        """Top layer's ||dL/dW2|| over the first layer's: above 1, the layers near the output get more."""
+        """Top layer's ||dℓ/dW2|| over the first layer's: above 1, the layers near the output get more."""
         g = self.probes[norm].grad_weight_norm
         return float(g[-1] / g[0])
 
@@ -134,7 +134,7 @@ def norm_placement(depth: int = 12, width: int = 64, heads: int = 4, tokens: int
 
 @dataclass
 class ExpectedGradients:
-    """Per-layer ||dL/dW2_l|| of one stack per placement, two ways: ``of_mean`` is the norm of the gradient
+    """Per-layer ||dℓ/dW2_l|| of one stack per placement, two ways: ``of_mean`` is the norm of the gradient
     averaged over ``batches`` mini-batches (Xiong et al.'s expected gradient), ``per_batch`` the mean of the
     single mini-batches' norms (what ``norm_placement`` shows) over the first ``norm_batches`` of them.
     Arrays of shape (depth,)."""
@@ -144,13 +144,13 @@ class ExpectedGradients:
     per_batch: dict[str, np.ndarray]
 
     def spread(self, norm: str, expected: bool = True) -> float:
-        """Top layer's ||dL/dW2|| over the first layer's (expected gradient, or per mini-batch)."""
+        """Top layer's ||dℓ/dW2|| over the first layer's (expected gradient, or per mini-batch)."""
         g = (self.of_mean if expected else self.per_batch)[norm]
         return float(g[-1] / g[0])
 
 
 def _weight_grads(net: Network, loss_fn, x: torch.Tensor) -> list[torch.Tensor]:
-    """dL/dW2_l for every layer, as float64 CPU tensors."""
+    """dℓ/dW2_l for every layer, as float64 CPU tensors."""
     net.zero_grad(set_to_none=True)
     loss_fn(net(x)).backward()
     return [layer.weight.grad.detach().to("cpu", torch.float64) for layer in net.linears]
@@ -159,7 +159,7 @@ def _weight_grads(net: Network, loss_fn, x: torch.Tensor) -> list[torch.Tensor]:
 def expected_gradients(depth: int = 6, batches: int = 64, norm_batches: int = 8, width: int = 64, heads: int = 4,
                        tokens: int = 16, batch: int = 4, activation: str = "gelu", seed: int = 0,
                        device="cpu") -> ExpectedGradients:
-    """Average dL/dW2_l over ``batches`` independent mini-batches of random tokens (same network, same
+    """Average dℓ/dW2_l over ``batches`` independent mini-batches of random tokens (same network, same
     readout as ``norm_placement`` with this seed, whose mini-batch comes first), then take the norm, as
     Xiong et al. (2020, Fig. 3) do; and the mean of the single mini-batches' norms over the first
     ``norm_batches``.
@@ -197,7 +197,7 @@ def expected_gradients(depth: int = 6, batches: int = 64, norm_batches: int = 8,
 
 
 def plot_norm_placement(result: NormPlacement, axes) -> None:
-    """First axis: ||dL/dW2_l|| per layer; second (if given): ||dL/dx_l|| per layer."""
+    """First axis: ||dℓ/dW2_l|| per layer; second (if given): ||dℓ/dx_l|| per layer."""
     for norm in PLACEMENTS:
         probe = result.probes[norm]
         layers = np.arange(1, probe.depth + 1)
@@ -205,28 +205,28 @@ def plot_norm_placement(result: NormPlacement, axes) -> None:
         axes[0].plot(layers, positive(probe.grad_weight_norm), **kw)
         if len(axes) > 1:
             axes[1].plot(layers, positive(probe.grad_act_norm), **kw)
-    layer_axis(axes[0], r"$\|\partial L/\partial W^{2}_l\|$ (MLP output layer)",
+    layer_axis(axes[0], r"$\|\partial \ell/\partial W^{2}_l\|$ (MLP output layer)",
                title=f"{result.settings['depth']}-layer transformer at initialisation")
     axes[0].legend(loc="best")
     if len(axes) > 1:
-        layer_axis(axes[1], r"$\|\partial L/\partial x_l\|$", title="gradient reaching each layer's output")
+        layer_axis(axes[1], r"$\|\partial \ell/\partial x_l\|$", title="gradient reaching each layer's output")
 
 
 def plot_expected_gradients(result: ExpectedGradients, ax) -> None:
-    """Per-layer ||dL/dW2_l||: the expected gradient (solid) and the mean per-mini-batch norm (dashed)."""
+    """Per-layer ||dℓ/dW2_l||: the expected gradient (solid) and the mean per-mini-batch norm (dashed)."""
     for norm in PLACEMENTS:
         layers = np.arange(1, len(result.of_mean[norm]) + 1)
         color = PLACEMENT_COLORS[norm]
         ax.plot(layers, positive(result.of_mean[norm]), "o-", ms=3, color=color, label=f"{norm}-norm, expected")
         ax.plot(layers, positive(result.per_batch[norm]), "--", color=color, label=f"{norm}-norm, per mini-batch")
-    layer_axis(ax, r"$\|\partial L/\partial W^{2}_l\|$",
+    layer_axis(ax, r"$\|\partial \ell/\partial W^{2}_l\|$",
                title=f"{result.settings['depth']} layers, {result.settings['batches']} mini-batches")
     ax.legend(loc="best")
 
 
 def describe_norm_placement(result: NormPlacement) -> str:
     s = result.settings
-    return (f"depth {s['depth']}, {s['activation']}: last/first-layer ||dL/dW2|| = "
+    return (f"depth {s['depth']}, {s['activation']}: last/first-layer ||dℓ/dW2|| = "
             f"{result.spread('post'):.3g} post-norm, {result.spread('pre'):.3g} pre-norm; "
             f"last layer {result.last_layer('post'):.3g} vs {result.last_layer('pre'):.3g}")
 

@@ -1,29 +1,33 @@
 """Forward growth in residual networks, and five ways to set up the branches (chapter 2).
 
-Every block adds a two-layer branch to the identity path,
+Every block adds a two-layer branch to the identity path (the stream h_l),
 
-    h_l = h_{l-1} + g * W2 act(W1 N(h_{l-1})),   W1 ~ N(0, s1/n),  W2 ~ N(0, s2/n),  zero biases,
+    h_l = h_{l-1} + g * W2 act(W1 N(h_{l-1})),   W1 ~ N(0, sigma_1^2/n),  W2 ~ N(0, sigma_2^2/n),  zero biases,
 
-with N the identity or a LayerNorm. The schemes differ only in g, s1, s2 and N:
+with N the identity or a LayerNorm and g the branch gain. The schemes differ only in g, sigma_1^2, sigma_2^2
+and N:
 
-===========  ===============  ==============  ====  =========  ==========================================
-scheme       gain g           s1              s2    N          after
-===========  ===============  ==============  ====  =========  ==========================================
-unscaled     1                sigma_w2        1     identity   He et al. (2016)
-1/sqrt(L)    1/sqrt(L)        sigma_w2        1     identity   Hayou et al. (2021); GPT-2's scaled init
-rezero       0, learned       sigma_w2        1     identity   Bachlechner et al. (2021); SkipInit
-fixup        1, learned       sigma_w2 / L    0     identity   Zhang, Dauphin & Ma (2019), m = 2 layers
-pre-norm     1                sigma_w2        1     LayerNorm  pre-LN transformers (Xiong et al., 2020)
-===========  ===============  ==============  ====  =========  ==========================================
+===========  ===============  ==============  =========  =========  ========================================
+scheme       gain g           sigma_1^2       sigma_2^2  N          after
+===========  ===============  ==============  =========  =========  ========================================
+unscaled     1                sigma_w2        1          identity   He et al. (2016)
+1/sqrt(L)    1/sqrt(L)        sigma_w2        1          identity   Hayou et al. (2021); GPT-2's scaled init
+rezero       0, learned       sigma_w2        1          identity   Bachlechner et al. (2021); SkipInit
+fixup        1, learned       sigma_w2 / L    0          identity   Zhang, Dauphin & Ma (2019), m = 2 layers
+pre-norm     1                sigma_w2        1          LayerNorm  pre-LN transformers (Xiong et al., 2020)
+===========  ===============  ==============  =========  =========  ========================================
 
-Mean-field prediction (wide layers, averaged over the weights) for q_l, the mean square of h_l:
+Mean-field prediction (wide layers, averaged over the weights) for v_l, the mean square of the stream h_l
+per unit (book notation: q is reserved for a pre-activation's mean square):
 
-    q_l = q_{l-1} + g^2 s2 E[act(z)^2],     z ~ N(0, s1 r),
+    v_l = v_{l-1} + g^2 sigma_2^2 E[act(z)^2],     z ~ N(0, sigma_1^2 r),
 
-with r = q_{l-1}, or r = 1 behind a LayerNorm. Going down, block l multiplies the mean-square
-gradient by 1 + g^2 s2 s1 E[act'(z)^2] / c, with c = 1, or c = q_{l-1} behind a LayerNorm (which
-divides by the standard deviation of its input). W2 is zero-mean and independent of everything
-else, so the branch adds no cross term.
+with r = v_{l-1}, or r = 1 behind a LayerNorm. Going down, block l multiplies the mean-square
+gradient by 1 + g^2 sigma_2^2 sigma_1^2 E[act'(z)^2], divided by v_{l-1} behind a LayerNorm (which divides
+by the standard deviation of its input). W2 is zero-mean and independent of everything else, so the
+branch adds no cross term. For ReLU without a norm, E[relu(z)^2] = sigma_1^2 v_{l-1} / 2 given h_{l-1},
+so v_l = (1 + g^2 sigma_1^2 sigma_2^2 / 2) v_{l-1} holds in expectation at any width.
+Expectations over a Gaussian are computed by Gauss-Hermite quadrature (``utils.mean_field``).
 """
 
 from __future__ import annotations
@@ -98,31 +102,32 @@ def build_residual_stack(scheme: str, depth: int, width: int, activation: str = 
 
 @dataclass
 class ResidualTheory:
-    """Mean-field prediction: ``mean_square`` q_0..q_L, ``grad_ratio`` ||dL/dh_l|| / ||dL/dh_L|| for l = 1..L."""
+    """Mean-field prediction: ``mean_square`` v_0..v_L, ``grad_ratio`` ||dℓ/dh_l|| / ||dℓ/dh_L|| for l = 1..L."""
 
     mean_square: np.ndarray
     grad_ratio: np.ndarray
 
 
 def residual_theory(scheme: str, depth: int, activation: str = "relu", sigma_w2: float = 2.0,
-                    input_q: float = 1.0) -> ResidualTheory:
-    """Iterate the recursions of the module docstring from q_0 = ``input_q``."""
+                    input_v: float = 1.0) -> ResidualTheory:
+    """Iterate the recursions of the module docstring from v_0 = ``input_v`` (the input's mean square).
+    Raises ValueError for an unknown scheme or activation, depth < 1, or sigma_w2 or input_v <= 0."""
     p = scheme_parameters(scheme, depth, sigma_w2)
-    check_number("input_q", input_q, minimum=0.0, strict=True)
+    check_number("input_v", input_v, minimum=0.0, strict=True)
     g2, s1, s2, pre = p["gain"] ** 2, p["sigma_in2"], p["sigma_out2"], p["norm"] == "pre"
-    q, factor = np.full(depth + 1, float(input_q)), np.ones(depth + 1)
+    v, factor = np.full(depth + 1, float(input_v)), np.ones(depth + 1)
     if g2 * s2 > 0:
         if pre:  # the branch always sees a unit-variance input: a constant increment
-            q += g2 * float(variance_map(s1, activation, s2)) * np.arange(depth + 1)
-            factor[1:] += g2 * s2 * float(gradient_factor(s1, activation, s1)) / q[:-1]
+            v += g2 * float(variance_map(s1, activation, s2)) * np.arange(depth + 1)
+            factor[1:] += g2 * s2 * float(gradient_factor(s1, activation, s1)) / v[:-1]
         else:
             for layer in range(1, depth + 1):
-                q[layer] = q[layer - 1] + g2 * float(variance_map(s1 * q[layer - 1], activation, s2))
-            factor[1:] += g2 * s2 * gradient_factor(s1 * q[:-1], activation, s1)
-    # ||dL/dh_l||^2 / ||dL/dh_L||^2 = factor_{l+1} * ... * factor_L
+                v[layer] = v[layer - 1] + g2 * float(variance_map(s1 * v[layer - 1], activation, s2))
+            factor[1:] += g2 * s2 * gradient_factor(s1 * v[:-1], activation, s1)
+    # ||dℓ/dh_l||^2 / ||dℓ/dh_L||^2 = factor_{l+1} * ... * factor_L
     above = np.cumsum(np.log(factor[::-1]))[::-1]
     grad_ratio = np.exp(0.5 * (np.append(above[2:], 0.0)))
-    return ResidualTheory(q, grad_ratio)
+    return ResidualTheory(v, grad_ratio)
 
 
 @dataclass
@@ -138,12 +143,20 @@ class ResidualScaling:
     warning: str | None = None
 
     def growth(self, scheme: str) -> float:
-        """q_L / q_0, measured."""
+        """v_L / v_0, measured."""
         return float(self.mean_square[scheme][-1] / self.mean_square[scheme][0])
 
     def predicted_growth(self, scheme: str) -> float:
-        q = self.theory[scheme].mean_square
-        return float(q[-1] / q[0])
+        """v_L / v_0, mean-field theory started from the measured v_0."""
+        v = self.theory[scheme].mean_square
+        return float(v[-1] / v[0])
+
+
+def _batch_and_readout(width: int, batch: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Gaussian input batch (batch, width) and the fixed random readout (width,), drawn on the CPU."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(batch, width, generator=gen)
+    return x, torch.randn(width, generator=gen) / math.sqrt(width)
 
 
 def residual_scaling(depth: int = 50, width: int = 64, activation: str = "relu", sigma_w2: float = 2.0,
@@ -158,9 +171,8 @@ def residual_scaling(depth: int = 50, width: int = 64, activation: str = "relu",
     scheme_parameters(SCHEMES[0], depth, sigma_w2)
     get_activation(activation)
     dev = pick_device(device)
-    gen = torch.Generator().manual_seed(seed + 1)
-    x = torch.randn(batch, width, generator=gen)
-    readout = (torch.randn(width, generator=gen) / math.sqrt(width)).to(dev)
+    x, readout = _batch_and_readout(width, batch, seed)
+    readout = readout.to(dev)
     q0, n = float(cpu_float64(x).pow(2).mean()), x.numel()
     mean_square, grad_norm, theory, warnings = {}, {}, {}, []
     for name in schemes:
@@ -175,8 +187,45 @@ def residual_scaling(depth: int = 50, width: int = 64, activation: str = "relu",
     return ResidualScaling(settings, schemes, mean_square, grad_norm, theory, dev.type, "; ".join(warnings) or None)
 
 
+@dataclass
+class StreamStatistics:
+    """One stack's stream h_l, layers l = 0..L: ``mean_square`` v_l (per unit, over units and inputs), ``mean``
+    the mean of h_l over units and inputs, and ``shared`` the fraction of v_l that every input of the batch has in common: sum_i m_i^2 / sum_i E[h_i^2]
+    with m_i unit i's mean over the batch (0: the inputs are spread around the origin; 1: all the same)."""
+
+    settings: dict
+    mean_square: np.ndarray
+    mean: np.ndarray
+    shared: np.ndarray
+    device: str
+
+
+def stream_statistics(scheme: str = "unscaled", depth: int = 50, width: int = 64, activation: str = "relu",
+                      sigma_w2: float = 2.0, batch: int = 32, seed: int = 0, device="cpu") -> StreamStatistics:
+    """Run ``residual_scaling``'s input batch forward through one ``scheme`` stack and record the stream's
+    mean square and its shared fraction after every block (statistics in float64 on CPU copies).
+    Raises ValueError as ``residual_scaling`` does."""
+    check_choice("scheme", scheme, SCHEMES)
+    check_int("batch", batch, minimum=2)
+    net = build_residual_stack(scheme, depth, width, activation, sigma_w2, seed, device)
+    dev = next(net.parameters()).device
+    h = _batch_and_readout(width, batch, seed)[0].to(dev)
+    mean_square, mean, shared = [], [], []
+    with torch.no_grad():
+        for block in [None, *net.blocks]:
+            h = h if block is None else block(h)
+            h64 = cpu_float64(h)
+            v = float(h64.pow(2).mean())
+            mean_square.append(v)
+            mean.append(float(h64.mean()))
+            shared.append(float(h64.mean(0).pow(2).mean()) / v)
+    settings = dict(scheme=scheme, depth=depth, width=width, activation=activation, sigma_w2=sigma_w2,
+                    batch=batch, seed=seed)
+    return StreamStatistics(settings, np.array(mean_square), np.array(mean), np.array(shared), dev.type)
+
+
 def plot_residual_scaling(result: ResidualScaling, axes) -> None:
-    """First axis: mean square of h_l per layer; second (if given): ||dL/dh_l||. Dashed: mean-field theory."""
+    """First axis: mean square of h_l per layer; second (if given): ||dℓ/dh_l||. Dashed: mean-field theory."""
     ax_fwd = axes[0]
     for scheme in result.schemes:
         color, label = SCHEME_COLORS[scheme], LABELS[scheme]
@@ -194,7 +243,7 @@ def plot_residual_scaling(result: ResidualScaling, axes) -> None:
     layer_axis(ax_fwd, r"mean square of $h_l$", title=f"forward: {s['activation']}, σ_w² = {s['sigma_w2']:.3g}")
     ax_fwd.legend(loc="upper left")
     if len(axes) > 1:
-        layer_axis(axes[1], r"$\|\partial L/\partial h_l\|$", title="backward: gradient norm")
+        layer_axis(axes[1], r"$\|\partial \ell/\partial h_l\|$", title="backward: gradient norm")
 
 
 def describe_residual_scaling(result: ResidualScaling) -> str:
@@ -202,7 +251,7 @@ def describe_residual_scaling(result: ResidualScaling) -> str:
     parts = ", ".join(f"{LABELS[k]} {result.growth(k):.3g} ({result.predicted_growth(k):.3g})"
                       for k in result.schemes)
     return (f"depth {s['depth']}, width {s['width']}, {s['activation']}, σ_w²={s['sigma_w2']:.3g}: "
-            f"q_L/q_0 measured (theory): {parts}")
+            f"v_L/v_0 measured (theory): {parts}")
 
 
 @register_explorer("ch2 residual scaling")

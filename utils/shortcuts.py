@@ -1,5 +1,6 @@
-"""What a shortcut does to the gradient (chapter 2): seed 000's five-layer GELU network, and plain
-against residual networks of any depth (experiment, plot, explorer), plus the chapter's headline figure.
+"""What a shortcut does to the gradient (chapter 2): Raschka's five-layer GELU network (Build a Large
+Language Model (From Scratch), 2024, section 4.4), and plain against residual networks of any depth
+(experiment, plot, explorer), plus the chapter's headline figure.
 
 A residual block here is the builder's h -> h + act(W h + b) (``build_network(shortcut=True)``);
 the measurements are ``gradient_flow``'s, so chapters 1 and 2 read networks the same way.
@@ -15,28 +16,29 @@ from matplotlib.ticker import NullLocator
 
 from .activations import ACTIVATIONS
 from .blocks import build_network
+from .devices import cpu_float64, pick_device
 from .explorer import Explorer, checkbox, device_dropdown, dropdown, int_slider, log_slider, register_explorer
 from .figures import register_figure
 from .gradient_flow import GradientFlow, gradient_flow
 from .plotting import COLORS, layer_axis, positive
 from .probes import probe_network
-from .validation import check_choice, check_int
+from .validation import check_choice, check_int, check_number
 
-# Seed 000 printed the mean absolute weight gradient of each of its five layers, in this order.
-SEED_000 = {
+# The mean absolute weight gradient of each of the five layers, as printed in Raschka's section 4.4.
+RASCHKA_PUBLISHED = {
     False: (0.00020173587836325169, 0.0001201116101583466, 0.0007152041653171182,
             0.001398873864673078, 0.005049646366387606),
     True: (0.22169792652130127, 0.20694106817245483, 0.32896995544433594,
            0.2665732502937317, 1.3258541822433472),
 }
-SEED_000_SIZES = (3, 3, 3, 3, 3, 1)
+FIVE_LAYER_SIZES = (3, 3, 3, 3, 3, 1)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 @dataclass
 class TinyNetGradients:
-    """Seed 000's measurement: mean |dL/dW_l| per layer, as the seed printed them, the network's output,
-    and ||dL/dh_l|| (the gradient reaching each block's output h_l, as chapter 1 reads it)."""
+    """The five-layer measurement: mean |dl/dW_l| per layer (as Raschka prints them), the network's output,
+    and ||dl/dh_l|| (the gradient reaching each block's output h_l, as chapter 1 reads it); l is the loss."""
 
     shortcut: bool
     dtype: str
@@ -45,13 +47,14 @@ class TinyNetGradients:
     grad_act_norm: np.ndarray
 
 
-def seed_000(shortcut: bool, dtype: str = "float32") -> TinyNetGradients:
-    """Seed 000's experiment: layer sizes 3-3-3-3-3-1, tanh-approximated GELU, ``torch.manual_seed(123)``
-    before building, input [[1, 0, -1]], MSE loss to the target 0. With dtype "float64" the same
-    (float32-initialised) weights run in double precision."""
+def five_layer_gradients(shortcut: bool, dtype: str = "float32") -> TinyNetGradients:
+    """Raschka's section 4.4 experiment: layer sizes 3-3-3-3-3-1, tanh-approximated GELU,
+    ``torch.manual_seed(123)`` before building, input [[1, 0, -1]], MSE loss to the target 0. With dtype
+    "float64" the same (float32-initialised) weights run in double precision. Raises ValueError for any
+    other dtype."""
     check_choice("dtype", dtype, DTYPES)
-    net = build_network(len(SEED_000_SIZES) - 1, SEED_000_SIZES[1], activation="gelu_tanh", shortcut=shortcut,
-                        in_dim=SEED_000_SIZES[0], out_dim=SEED_000_SIZES[-1], seed=123, device="cpu")
+    net = build_network(len(FIVE_LAYER_SIZES) - 1, FIVE_LAYER_SIZES[1], activation="gelu_tanh", shortcut=shortcut,
+                        in_dim=FIVE_LAYER_SIZES[0], out_dim=FIVE_LAYER_SIZES[-1], seed=123, device="cpu")
     net = net.to(DTYPES[dtype])
     x = torch.tensor([[1.0, 0.0, -1.0]], dtype=DTYPES[dtype])
     probe = probe_network(net, x, lambda y: torch.nn.functional.mse_loss(y, torch.zeros_like(y)))
@@ -80,7 +83,7 @@ class ShortcutComparison:
 
     @property
     def first_layer(self) -> tuple[float, float]:
-        """||dL/dW_1|| without and with shortcuts."""
+        """||dℓ/dW_1|| without and with shortcuts."""
         return float(self.plain.probe.grad_weight_norm[0]), float(self.residual.probe.grad_weight_norm[0])
 
     @property
@@ -103,7 +106,7 @@ def _style(result: GradientFlow) -> dict:
 
 
 def plot_shortcut_comparison(result: ShortcutComparison, axes) -> None:
-    """Left: ||dL/dh_l|| per layer. Right: std of h_l per layer. The network in focus is drawn bold."""
+    """Left: ||dℓ/dh_l|| per layer. Right: std of h_l per layer. The network in focus is drawn bold."""
     ax_grad, ax_act = axes
     for run, bold in ((result.other, False), (result.focus, True)):
         layers = np.arange(1, run.probe.depth + 1)
@@ -112,8 +115,8 @@ def plot_shortcut_comparison(result: ShortcutComparison, axes) -> None:
         ax_grad.plot(layers, positive(run.probe.grad_act_norm), **kw)
         ax_act.plot(layers, positive(run.probe.act_std), **kw)
     plain, residual = result.first_layer
-    layer_axis(ax_grad, r"$\|\partial L/\partial h_l\|$",
-               title=f"backward; |dL/dW_1| = {plain:.2g} without, {residual:.2g} with")
+    layer_axis(ax_grad, r"$\|\partial \ell/\partial h_l\|$",
+               title=f"backward; |dℓ/dW_1| = {plain:.2g} without, {residual:.2g} with")
     layer_axis(ax_act, "std of activations $h_l$", title="forward signal")
     for ax in axes:  # over tens of decades minor ticks are clutter, and a third of the redraw time
         ax.yaxis.set_minor_locator(NullLocator())
@@ -125,7 +128,7 @@ def describe_shortcut_comparison(result: ShortcutComparison) -> str:
     state, other_state = ("on", "off") if result.shortcut else ("off", "on")
     focus, other = result.focus, result.other
     return (f"depth {s['depth']}, {s['activation']}, σ_w²={s['sigma_w2']:.3g}, shortcuts {state}: "
-            f"|dL/dW_1| = {focus.probe.grad_weight_norm[0]:.3g}, |dL/dh_1|/|dL/dh_L| = {focus.ratio:.3g}; "
+            f"|dℓ/dW_1| = {focus.probe.grad_weight_norm[0]:.3g}, |dℓ/dh_1|/|dℓ/dh_L| = {focus.ratio:.3g}; "
             f"shortcuts {other_state}: {other.probe.grad_weight_norm[0]:.3g}, {other.ratio:.3g}")
 
 
@@ -145,8 +148,56 @@ def shortcut_explorer(depth: int = 20, activation: str = "relu", sigma_w2: float
 
 
 @dataclass
+class GradientCorrelation:
+    """Per depth: the cosine similarity of dℓ/dx at nearby inputs x and x + step * xi, averaged over the
+    ``points`` input pairs, for each of ``networks`` networks (shape (depths, networks)); plain and residual."""
+
+    depths: np.ndarray
+    plain: np.ndarray
+    residual: np.ndarray
+    settings: dict
+    device: str
+
+
+def _input_gradient_cosine(depth: int, shortcut: bool, activation: str, sigma_w2: float, width: int, points: int,
+                           step: float, seed: int, dev) -> float:
+    net = build_network(depth, width, activation=activation, init="normal", sigma_w2=sigma_w2, shortcut=shortcut,
+                        seed=seed, device=dev)
+    gen = torch.Generator().manual_seed(seed + 1)
+    x0, xi = torch.randn(points, width, generator=gen), torch.randn(points, width, generator=gen)
+    readout = (torch.randn(width, generator=gen) / width**0.5).to(dev)
+    x = torch.cat([x0, x0 + step * xi]).to(dev).requires_grad_(True)
+    (net(x) @ readout).sum().backward()  # the loss: a fixed random readout; each row of x.grad is one dℓ/dx
+    grad = cpu_float64(x.grad)
+    a, b = grad[:points], grad[points:]
+    return float(((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))).mean())
+
+
+def gradient_correlation(depths=(1, 4, 16, 64), activation: str = "relu", sigma_w2: float = 2.0, width: int = 64,
+                         points: int = 64, step: float = 0.1, networks: int = 3, seed: int = 0,
+                         device="cpu") -> GradientCorrelation:
+    """Shattered gradients (Balduzzi et al., 2017): for ``points`` Gaussian inputs x (batch of shape
+    (points, width)) and neighbours x + ``step`` * xi (xi Gaussian, so |step * xi| is ``step`` times |x| on
+    average), the cosine between dℓ/dx and dℓ/dx at the neighbour, with ℓ a fixed random readout of the last
+    layer; networks as ``gradient_flow`` builds them (weights N(0, sigma_w2/n), zero biases), without and
+    with shortcuts, ``networks`` seeded networks per depth. Near 1: nearby inputs get the same gradient;
+    near 0: the gradient is as different as for unrelated inputs. Raises ValueError for bad sizes."""
+    depths = np.array([check_int("depth", d, minimum=1) for d in depths])
+    check_int("points", points, minimum=1)
+    check_int("networks", networks, minimum=1)
+    check_number("step", step, minimum=0.0, strict=True)
+    dev = pick_device(device)
+    cos = {variant: np.array([[_input_gradient_cosine(int(d), variant, activation, sigma_w2, width, points, step,
+                                                      seed + k, dev) for k in range(networks)] for d in depths])
+           for variant in (False, True)}
+    settings = dict(activation=activation, sigma_w2=sigma_w2, width=width, points=points, step=step,
+                    networks=networks, seed=seed)
+    return GradientCorrelation(depths, cos[False], cos[True], settings, dev.type)
+
+
+@dataclass
 class DepthSweep:
-    """||dL/dW_1|| of freshly built networks of each depth, without and with shortcuts, per activation."""
+    """||dℓ/dW_1|| of freshly built networks of each depth, without and with shortcuts, per activation."""
 
     depths: np.ndarray
     sigma_w2: float
@@ -176,7 +227,7 @@ def plot_first_layer_sweep(sweep: DepthSweep, ax) -> None:
         color = COLORS.get(act, f"C{i}")
         ax.plot(sweep.depths, positive(sweep.residual[act]), "o-", ms=3, color=color, label=f"{act}, shortcuts")
         ax.plot(sweep.depths, positive(sweep.plain[act]), "s--", ms=3, color=color, alpha=0.7, label=f"{act}, plain")
-    ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel=r"$\|\partial L/\partial W_1\|$",
+    ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel=r"$\|\partial \ell/\partial W_1\|$",
            title=f"first-layer gradient, σ_w² = {sweep.sigma_w2:.3g}")
     ax.set_xticks(sweep.depths, [str(d) for d in sweep.depths], minor=False)
     ax.set_xticks([], minor=True)

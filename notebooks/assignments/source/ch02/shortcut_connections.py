@@ -139,10 +139,10 @@ assert plus_one_prevents_growth == (flow.ratio <= 1.0)
 #
 # Chapter 2's residual stack has two-layer ReLU branches, $h_l = h_{l-1} + g\,W_2\,\mathrm{relu}(W_1 N(h_{l-1}))$
 # with $W_1 \sim \mathcal N(0, 2/n)$ (He), $W_2 \sim \mathcal N(0, 1/n)$, zero biases, and $N$ the identity or a
-# LayerNorm. For wide layers the mean square $q_l$ of $h_l$ follows $q_l = q_{l-1} + g^2\, \mathbb E[\mathrm{relu}(z)^2]$
-# with $z \sim \mathcal N(0, 2 r)$, where $r = q_{l-1}$ (no norm) or $r = 1$ (behind a LayerNorm).
+# LayerNorm. For wide layers the mean square $v_l$ of the stream $h_l$ follows $v_l = v_{l-1} + g^2\, \mathbb E[\mathrm{relu}(z)^2]$
+# with $z \sim \mathcal N(0, 2 r)$, where $r = v_{l-1}$ (no norm) or $r = 1$ (behind a LayerNorm).
 #
-# Write `predicted_mean_square(scheme, depth)`: $q_L$ after `depth` blocks, starting from $q_0 = 1$, for
+# Write `predicted_mean_square(scheme, depth)`: $v_L$ after `depth` blocks, starting from $v_0 = 1$, for
 #
 # * `"unscaled"`: $g = 1$, no norm;
 # * `"1/sqrt(L)"`: $g = 1/\sqrt{L}$ with $L$ = `depth`, no norm;
@@ -153,7 +153,7 @@ assert plus_one_prevents_growth == (flow.ratio <= 1.0)
 
 # %% nbgrader={"grade": false, "grade_id": "mean_square", "locked": false, "schema_version": 3, "solution": true}
 def predicted_mean_square(scheme, depth):
-    """q_L, the forward mean square after ``depth`` two-layer ReLU residual blocks set up as ``scheme``."""
+    """v_L, the forward mean square after ``depth`` two-layer ReLU residual blocks set up as ``scheme``."""
     ### BEGIN SOLUTION
     return {
         "unscaled": 2.0**depth,
