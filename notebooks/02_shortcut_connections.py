@@ -36,7 +36,7 @@
 # As in chapter 1, every number quoted in the text is computed in a cell and checked by an `assert` to the
 # precision it is quoted with.
 #
-# **Notation** (the same in every chapter; the book's glossary, `docs/glossary.md`, has the terms).
+# **Notation** (the same in every chapter; the book's [glossary](../docs/glossary.md) has the terms).
 #
 # | symbol | meaning |
 # |---|---|
@@ -867,7 +867,7 @@ check_answer("ch2_prenorm_first_block", None)  # exercise 4: |dℓ/dh_1| / |dℓ
 # The cell below is collapsed; open it after trying the exercises. It computes every exercise's answer
 # with the chapter's own functions and checks each number it prints.
 
-# %% tags=["hide-cell"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hide-cell"]
 doubled = {s: five_layer_measurement(s, x=(2.0, 0.0, -2.0)) / five_layer_measurement(s) for s in (False, True)}
 print("Ex. 1: ratios (2, 0, -2) / (1, 0, -1), layers 1-5: without "
       + " ".join(f"{r:.3g}" for r in doubled[False]) + "; with " + " ".join(f"{r:.3g}" for r in doubled[True])
