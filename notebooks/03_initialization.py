@@ -710,16 +710,14 @@ assert round(relu_draws["normal"].max(), 1) == 1.1
 # * ReLU: orthogonality does not help the spread. Every $D_l$ switches off about half of the units, so many
 #   singular values are exactly zero (the last layer alone removes half the directions) whatever $W$ is.
 # * The mean squares: for the linear network they sit at mean field's prediction of 1, and for tanh within
-#   25% of its 0.0225 (small because tanh's $q_l$ is still decaying on the edge). For ReLU at $\sigma_w^2 = 2$ mean field predicts exactly 1,
-#   $\chi = 1$ in every layer, and the two networks show 0.43 (Gaussian) and 1.78 (orthogonal). Both are single
-#   draws. A mean square of 0.43 means that this network shrinks a gradient's squared norm, top to bottom, to
-#   0.43 of its value, its norm to $\sqrt{0.43} \approx 0.66$ — the same loss as §2's He network; 1.78 means the
-#   orthogonal one grows a gradient's norm by $\sqrt{1.78} \approx 1.33$. Eight networks of each kind show the
-#   pattern: Gaussian ones range from 0.29 to 1.1 and are typically 0.43, below the average of 1; orthogonal
-#   ones are typically 0.86, closer to 1, and 1.78 was the largest of the eight. A single finite network
-#   sits below the mean-field value and scatters around it (§9 measures this for the forward signal);
-#   orthogonal weights remove the weights' own share of that scatter, since they keep every length, but
-#   not ReLU's random choice of which units are on.
+#   25% of its 0.0225 (small because tanh's $q_l$ is still decaying on the edge). For ReLU at $\sigma_w^2 = 2$
+#   mean field predicts 1 ($\chi = 1$ in every layer); the two networks show 0.43 (Gaussian) and 1.78
+#   (orthogonal): the Gaussian network shrinks a gradient's norm, top to bottom, to $\sqrt{0.43} \approx 0.66$ —
+#   like §2's He network — and the orthogonal one grows it by $\sqrt{1.78} \approx 1.33$. Both are single draws.
+#   Over eight networks, the Gaussian ones range from 0.29 to 1.1 and are typically 0.43, below mean field's
+#   1; the orthogonal ones are typically 0.86, and 1.78 was the largest. Single finite networks scatter,
+#   mostly below the mean-field value (§9 measures it); orthogonal weights keep every length and so remove
+#   the weights' share of the scatter, but not ReLU's random choice of which units are on.
 #
 # ## 8. Symmetry: why the weights must be random
 #
