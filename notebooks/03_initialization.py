@@ -17,14 +17,15 @@
 # It derives the classic answers, checks what PyTorch actually does, and then builds a small theory —
 # mean-field signal propagation — that predicts, layer by layer, what the measurements show.
 #
-# **Learning goals.** After this chapter you can
+# **Learning goals.** The chapter is two sittings: goals 1–4 are the first (§1–§4), the rest the second
+# (§5 onwards). After this chapter you can
 #
 # 1. derive LeCun's $1/n_{in}$, Xavier's $2/(n_{in}+n_{out})$ with its uniform bound $\sqrt{6/(n_{in}+n_{out})}$,
 #    and He's $2/n_{in}$ from one variance calculation;
 # 2. say what `nn.Linear`'s default initialisation is and predict what it does to a deep network;
 # 3. read per-layer activation and gradient histograms the way Glorot and Bengio (2010) did;
 # 4. explain why a 30-layer ReLU network trains with He initialisation and not with Xavier's;
-# 5. compute the mean-field variance map, its fixed point $q^*$ and the slope $\chi_1$, locate the
+# 5. compute the mean-field variance map, its fixed point $q^*$ and the gradient factor $\chi$, locate the
 #    boundary between the ordered and the chaotic phase of a smooth activation (tanh, sigmoid), and the
 #    gradient-neutral scale of ReLU, which has no chaotic phase;
 # 6. say what `nn.init.calculate_gain`, `mode="fan_in"` and `mode="fan_out"` do, and which initialiser
@@ -36,6 +37,29 @@
 #
 # Every number quoted in the text is computed in a cell below and checked by an `assert` to the precision
 # it is quoted with.
+
+# %% [markdown]
+# **Notation.** The same symbols are used throughout the book.
+#
+# | symbol | meaning |
+# |---|---|
+# | $L$, $l$, $n$ | depth (number of layers), layer index, width (units per layer) |
+# | $n_{in}$, $n_{out}$ | a layer's **fan-in** (its number of inputs) and **fan-out** (its number of outputs) |
+# | $x$, $z_l$, $h_l$ | the input; the pre-activation $z_l = W_l h_{l-1} + b_l$; the activation $h_l = \phi(z_l)$, with $h_0 = x$ |
+# | $\phi$, $\phi'$ | the activation function and its slope; PyTorch takes ReLU$'(0) = 0$ |
+# | $\ell$ | the loss |
+# | $\sigma_w^2$, $\sigma_b^2$ | $W_{ij} \sim \mathcal N(0, \sigma_w^2/n_{in})$, $b_i \sim \mathcal N(0, \sigma_b^2)$; "weight variance" means $\sigma_w^2$ |
+# | $q_l$, $q^*$ | the mean square of $z_l$ (over units and inputs), as mean-field theory predicts it; its fixed point (§5) |
+# | $\hat q_l$ | the same mean square measured in one network of finite width (§1, §9) |
+# | $c_l$ | the correlation between two inputs' pre-activations at layer $l$ (§5) |
+# | $\chi$ | $\sigma_w^2\,\mathbb E[\phi'(z)^2]$, $z \sim \mathcal N(0, q^*)$: the factor by which one layer multiplies the gradient's mean square (§5) |
+#
+# Terms that come before the section that explains them, in one line each: **mean field** is the limit of
+# very wide layers, where every pre-activation is Gaussian and one number per layer, $q_l$, describes the
+# signal (§5). In the **ordered phase** ($\chi < 1$) gradients and the differences between inputs shrink
+# with depth, in the **chaotic phase** ($\chi > 1$) they grow, and $\chi = 1$ is the **edge of chaos** (§5).
+# A **gain** is a constant factor that multiplies a scale; PyTorch's *init gain* multiplies the standard
+# deviation of an init recipe (§2).
 
 # %%
 # On Colab only: install the book's library `utils` (Colab keeps its own PyTorch). Elsewhere: nothing.
@@ -60,9 +84,10 @@ from utils.diagnostics import plot_layer_histograms
 from utils.finite_width import describe_finite_width, finite_width, finite_width_explorer, plot_finite_width
 from utils.initialization import (init_experiment, init_explorer, plot_critical_lines, plot_init_experiment,
                                   plot_variance_map, row_spread, scheme_variances)
-from utils.initializers import init_linear
+from utils.initializers import init_linear, weight_variance
 from utils.jacobian_spectrum import jacobian_spectrum, plot_jacobian_spectra
-from utils.mean_field import chi1, critical_sigma_w2, fixed_point, gaussian_mean, mean_field
+from utils.mean_field import (chi, critical_sigma_w2, fixed_point, gaussian_mean, gradient_factor, mean_field,
+                               variance_map)
 from utils.phase_diagram import describe_phase_diagram, phase_diagram, phase_diagram_explorer, plot_phase_diagram
 from utils.sweep import sweep, sweep_by_loop
 from utils.training import guessing_baseline, plot_training, train_network
@@ -70,7 +95,8 @@ from utils.training import guessing_baseline, plot_training, train_network
 # %% [markdown]
 # ## 1. One variance calculation, three recipes
 #
-# Take one layer, $z_i = \sum_{j=1}^{n_{in}} W_{ij} h_j$ (no bias for now), with weights drawn
+# Take one layer with $n_{in}$ inputs (its fan-in) and $n_{out}$ outputs (its fan-out),
+# $z_i = \sum_{j=1}^{n_{in}} W_{ij} h_j$ (no bias for now), with weights drawn
 # independently of each other and of the input, with mean 0 and variance $v$. Each term $W_{ij}h_j$ has
 # mean 0 and variance $v\,\mathbb E[h_j^2]$, and the $n_{in}$ terms are uncorrelated, so
 #
@@ -145,16 +171,74 @@ assert tuple(layer.weight.shape) == (256, 512)
 assert abs(mode_var["fan_in"] * 512 / 2 - 1) < 0.02 and abs(mode_var["fan_out"] * 256 / 2 - 1) < 0.02
 
 # %% [markdown]
+# **The deep network, in plain PyTorch.** The rest of the chapter measures one kind of network: $L$
+# square layers of width $n$, $z_l = W_l h_{l-1} + b_l$ and $h_l = \phi(z_l)$, fed a batch of Gaussian inputs
+# $h_0 = x$, with a fixed random readout of the last layer as the loss $\ell$ (so the gradient entering the
+# top is the same whatever the depth). Here it is with nothing but tensors: 30 ReLU layers of width 128
+# at He's scale $\sigma_w^2 = 2$, no bias. The forward loop records $\hat q_l$, this network's mean square of
+# $z_l$ over units and inputs; `retain_grad()` keeps $\partial\ell/\partial h_l$, which `backward()` fills in.
+
+# %%
+torch.manual_seed(0)
+depth, width, sigma_w2, sigma_b2 = 30, 128, 2.0, 0.0
+weights = [(torch.randn(width, width) * math.sqrt(sigma_w2 / width)).requires_grad_() for _ in range(depth)]
+biases = [torch.randn(width) * math.sqrt(sigma_b2) for _ in range(depth)]  # all zero here
+x = torch.randn(128, width)                        # 128 inputs, one per row
+readout = torch.randn(width) / math.sqrt(width)    # the loss: a fixed random readout of the last layer
+h, hidden, q_hat = x, [], []
+for W, b in zip(weights, biases):
+    z = h @ W.T + b                                # pre-activation z_l; W has shape (n_out, n_in)
+    q_hat.append(float(z.detach().double().pow(2).mean()))
+    h = torch.relu(z)                              # activation h_l
+    h.retain_grad()                                # keep dl/dh_l when backward() runs
+    hidden.append(h)
+loss = (h @ readout).mean()
+loss.backward()
+grad_norms = np.array([float(h.grad.double().norm()) for h in hidden])  # ||dl/dh_l||, l = 1..30
+
+# %% [markdown]
+# From here on the book's library does this in one call: `build_network` stacks the same `nn.Linear`
+# layers, `probe_network` runs the forward and the backward pass and reads every layer with hooks, and
+# `gradient_flow` does both on a freshly drawn network. Given the same weights, the library must give the
+# same numbers; mean-field theory (`mean_field`, §5) says what $q_l$ should be.
+
+# %%
+net = build_network(depth, width, activation="relu", init="normal", sigma_w2=sigma_w2)
+with torch.no_grad():
+    for layer, W, b in zip(net.linears, weights, biases):
+        layer.weight.copy_(W)
+        layer.bias.copy_(b)
+probe = probe_network(net, x, lambda out: (out @ readout).mean())
+discrepancy = float(np.abs(probe.grad_act_norm / grad_norms - 1).max())
+print("largest relative difference of ||dl/dh_l|| between the loop and probe_network, over 30 layers: "
+      + ("< 1e-6" if discrepancy < 1e-6 else f"{discrepancy:.1e}"))
+plain_theory = mean_field(depth, "relu", sigma_w2, sigma_b2, input_q=float(x.double().pow(2).mean()))
+print("q_hat at layers 1, 10, 20, 30: " + ", ".join(f"{q_hat[l - 1]:.2f}" for l in (1, 10, 20, 30))
+      + f"  (mean field: {plain_theory.q[0]:.2f} in every layer)")
+print(f"gradient ratio ||dl/dh_1|| / ||dl/dh_30||: {grad_norms[0] / grad_norms[-1]:.2f} (mean field: 1)")
+assert discrepancy < 1e-6 and np.ptp(plain_theory.q) < 1e-12
+assert round(q_hat[0], 2) == 1.99 and round(q_hat[-1], 2) == 1.11 and round(plain_theory.q[0], 2) == 1.98
+assert round(grad_norms[0] / grad_norms[-1], 2) == 0.99
+
+# %% [markdown]
+# He's scale keeps the gradient: over 29 layers its norm changes by 1%. The forward signal is kept *on
+# average* — mean field's $q_l$ stays at 1.98 — but this one network's $\hat q_l$ wanders and ends at 1.11.
+# A network of finite width is one draw around the average; §9 measures how far such draws stray.
+
+# %% [markdown]
 # ## 2. What PyTorch does by default
 #
 # `nn.Linear` initialises itself in `reset_parameters` with `kaiming_uniform_(weight, a=math.sqrt(5))`.
-# That is He's uniform law with the gain of a leaky ReLU of slope $a$, $\sqrt{2/(1+a^2)} = \sqrt{1/3}$, so the
+# That is He's uniform law with the gain of a leaky ReLU of slope $a$. A **gain**, in PyTorch's init recipes,
+# is the factor that multiplies the recipe's standard deviation (`nn.init.calculate_gain(activation)` returns one
+# per activation); for a leaky ReLU it is $\sqrt{2/(1+a^2)}$, here $\sqrt{1/3}$, so the
 # bound is $\sqrt{1/3}\cdot\sqrt{3/n_{in}} = 1/\sqrt{n_{in}}$: the weights are $U(-1/\sqrt{n_{in}}, 1/\sqrt{n_{in}})$, whose
 # variance is $1/(3 n_{in})$. The bias is drawn from the same interval. (A comment in PyTorch's source code
 # says that $a = \sqrt 5$ amounts to exactly that interval, and points to PyTorch issue 57109 for the
 # discussion.) In this book's terms the default is $\sigma_w^2 = 1/3$ and $\sigma_b^2 = 1/(3n)$:
 
 # %%
+torch.manual_seed(0)
 layer = nn.Linear(512, 512)
 with torch.no_grad():
     default_w2 = float(layer.weight.var()) * 512
@@ -169,8 +253,8 @@ assert abs(default_w2 - 1 / 3) < 0.01 and 0.99 < default_bound <= 1.0 and abs(de
 # $\sigma_w^2 = 1/3$ is a third of what the forward pass of a tanh network needs and a sixth of what ReLU
 # needs. Chapter 1's rule for ReLU predicts a gradient ratio of $(\sigma_w^2/2)^{(L-1)/2} = 6^{-14.5} \approx 5\times10^{-12}$
 # over 30 layers. Below, `init_experiment` builds and probes the network (`gradient_flow`) and draws the
-# mean-field prediction of §5 dashed on the same axes: PyTorch's default against He for a 30-layer ReLU
-# network of width 128.
+# mean-field prediction (the wide-network average, §5) dashed on the same axes: PyTorch's default against
+# He for a 30-layer ReLU network of width 128.
 
 # %%
 default_relu = init_experiment("relu", depth=30, width=128, init="default")
@@ -181,6 +265,15 @@ plot_init_experiment(default_relu, axes[:2])
 plot_init_experiment(he_relu, axes[2:])
 for r in (default_relu, he_relu, default_tanh):
     print(f"{r.flow.label:14s}: gradient ratio first/last {r.flow.ratio:.3g}, mean field {r.theory_ratio:.3g}")
+w2_default, b2_default = scheme_variances("default", 128)
+q_star_default = fixed_point("relu", w2_default, b2_default)
+plateau = default_relu.flow.probe.act_std[-10:].mean()
+print(f"default, ReLU: sigma_w2 = {w2_default:.4f}, sigma_b2 = {b2_default:.5f}, q* = {q_star_default:.5f}; "
+      f"activation spread over layers 21-30 {plateau:.3f} measured, {default_relu.theory.act_std[-1]:.3f} mean field")
+print(f"he, ReLU: activation spread layer 1 -> 30: {he_relu.flow.probe.act_std[0]:.2f} -> "
+      f"{he_relu.flow.probe.act_std[-1]:.2f} measured, {he_relu.theory.act_std[-1]:.2f} mean field in every layer")
+he_default_bias = mean_field(30, "relu", 2.0, b2_default)
+print(f"He weights with PyTorch's default bias: q_30 / q_1 = {he_default_bias.q[-1] / he_default_bias.q[0]:.3f}")
 
 # %%
 assert abs(math.log10(default_relu.flow.ratio / default_relu.theory_ratio)) < 0.3
@@ -188,6 +281,10 @@ assert abs(default_relu.theory_ratio - 6**-14.5) < 1e-14
 assert 4.5e-12 < default_relu.flow.ratio < 5.5e-12 and 4.5e-12 < default_relu.theory_ratio < 5.5e-12
 assert round(math.log10(default_tanh.flow.ratio)) == -7
 assert abs(he_relu.flow.ratio - 0.66) < 0.01
+assert abs(q_star_default - 1 / 320) < 1e-12 and round(plateau, 3) == 0.032 and round(default_relu.theory.act_std[-1] / plateau - 1, 2) == 0.01 and round(default_relu.theory.act_std[-1], 3) == 0.033
+assert round(he_relu.flow.probe.act_std[0], 2) == 0.82 and round(he_relu.flow.probe.act_std[-1], 2) == 0.35
+assert round(he_relu.theory.act_std[-1], 2) == 0.83 and np.ptp(he_relu.theory.q) < 1e-12
+assert round(he_default_bias.q[-1] / he_default_bias.q[0], 3) == 1.038
 
 # %% [markdown]
 # At depth 30 the default loses eleven orders of magnitude of gradient with ReLU (measured
@@ -199,8 +296,24 @@ assert abs(he_relu.flow.ratio - 0.66) < 0.01
 # (§4 shows Xavier failing there), `xavier_normal_` or `xavier_uniform_` for tanh without bias (§5: it
 # sits on tanh's edge), and, for anything else, the $\sigma_w^2$ that mean-field theory puts on the edge (§5).
 #
-# The He-initialised network ends at 0.66 instead of the predicted 1: that is one network of finite
-# width, and §9 shows how far such a network typically strays.
+# **Why the default's forward signal stops falling.** In the top row the gradient falls by the same
+# factor in every layer, but the activation spread falls for five layers only and then stays flat at
+# about 0.032. Chapter 1 found the forward signal following the gradient's law; that holds for a network
+# without bias, and PyTorch's default draws a bias. For ReLU the variance map of §5 is
+# $q_l = \tfrac{\sigma_w^2}{2}\, q_{l-1} + \sigma_b^2$: the weights multiply $q$ by $\sigma_w^2/2 = 1/6$ per layer and the
+# bias adds $\sigma_b^2 = 1/(3n) = 0.0026$ back, so $q_l$ settles where the two balance, at the fixed point
+# $q^* = \sigma_b^2/(1 - \sigma_w^2/2) = 1/320 \approx 0.0031$. A ReLU of a Gaussian of mean square $q^*$ has standard
+# deviation $\sqrt{q^*\,(1/2 - 1/(2\pi))} = 0.033$: the dashed line, 1% above the measured plateau. The gradient does
+# not notice the plateau. ReLU's slope is 0 or 1 whatever the scale of $z$, so every layer multiplies
+# the gradient's mean square by $\chi = \sigma_w^2/2 = 1/6$ and the bias cannot stop the decay. A steady forward
+# signal is no proof of a healthy gradient.
+#
+# The He row has no bias (the `he` scheme sets it to zero), and at $\sigma_w^2 = 2$ mean field keeps $q_l$
+# exactly constant: the flat dashed line at 0.83. (With a bias, $\sigma_w^2 = 2$ has no fixed point at all:
+# $q_l$ grows by $\sigma_b^2$ in every layer. He weights with PyTorch's default bias grow it by 1/384 a layer, 4%
+# over 30 layers: too little to see.) The measured He network strays below the line, from 0.82 to 0.35,
+# and its gradient ratio is 0.66 instead of 1: like the network of §1, it is one draw of finite width, and
+# §9 shows how far such draws typically stray.
 #
 # ## 3. Per-layer histograms, as Glorot and Bengio drew them
 #
@@ -282,13 +395,22 @@ assert abs(he_run.losses[-1] - 0.93) < 0.05 and he_run.accuracy > 0.45 and he_ru
 # is violated (§10 checks the claim); for a deep ReLU stack it is not, and the factor of two is the whole
 # difference.
 #
-# ## 5. Mean-field theory: the variance map, its fixed point and $\chi_1$
+# ---
+#
+# **End of the first sitting.** You have the recipes, PyTorch's default and what it does to a deep
+# network, and Glorot's and He's experiments. The second sitting builds the theory that predicted every
+# dashed line so far, and uses it.
+#
+# ---
+#
+# ## 5. Mean-field theory: the variance map, its fixed point and $\chi$
 #
 # The recipes above keep one layer's variance; a deep network composes many layers, and the
 # activations are not linear. Mean-field theory (Poole et al. 2016; Schoenholz et al. 2017) follows the
 # variance through all of them. This book's network is $h_0 = x$, $z_l = W_l h_{l-1} + b_l$, $h_l = \phi(z_l)$,
-# with $W_{ij} \sim \mathcal N(0, \sigma_w^2/n)$ and $b_i \sim \mathcal N(0, \sigma_b^2)$. In a wide layer, $z_{l,i}$ is a sum of many
-# independent terms, hence Gaussian with mean 0 and a variance $q_l$ that the forward equation gives:
+# with $W_{ij} \sim \mathcal N(0, \sigma_w^2/n)$ and $b_i \sim \mathcal N(0, \sigma_b^2)$. *Mean field* is the limit of very wide
+# layers: $z_{l,i}$ is a sum of many independent terms, hence Gaussian with mean 0, and one number per layer
+# describes it, its mean square $q_l$ (here also its variance), which the forward equation gives:
 #
 # $$q_1 = \sigma_w^2\, \tfrac1n\|x\|^2 + \sigma_b^2, \qquad
 #   q_l = V(q_{l-1}) = \sigma_w^2\, \mathbb E_{u\sim\mathcal N(0,1)}\big[\phi(\sqrt{q_{l-1}}\,u)^2\big] + \sigma_b^2 .$$
@@ -300,12 +422,17 @@ assert abs(he_run.losses[-1] - 0.93) < 0.05 and he_run.accuracy > 0.45 and he_ru
 #   \frac{\|\partial\ell/\partial h_1\|}{\|\partial\ell/\partial h_L\|} \approx \prod_{l=2}^{L} \chi(q_l)^{1/2},$$
 #
 # (the backward equation with $\operatorname{Var}(\delta) = \mathbb E[\phi'^2]\,\operatorname{Var}(\partial\ell/\partial h)$). Deep in the network
-# every layer contributes $\chi_1 = \chi(q^*)$: below 1 the gradient vanishes geometrically (the **ordered
-# phase**, where nearby inputs are also pulled together), above 1 it explodes (the **chaotic phase**,
-# where nearby inputs are pushed apart — Poole et al. show that $\chi_1$ is also the slope of the map of
-# correlations between two inputs at correlation 1). $\chi_1 = 1$ is the **edge of chaos**.
+# every layer contributes $\chi = \chi(q^*)$ (papers call it $\chi_1$: Poole et al. 2016; Schoenholz et al. 2017):
+# below 1 the gradient vanishes geometrically (the **ordered phase**), above 1 it explodes (the **chaotic
+# phase**), and $\chi = 1$ is the **edge of chaos**. The names come from what happens to two inputs. Let $c_l$
+# be the correlation between their pre-activations at layer $l$ (1: the same direction, 0: unrelated);
+# mean field also gives a **correlation map** $c_{l-1} \mapsto c_l$, and Poole et al. show that its slope at
+# $c = 1$ is $\chi$ again. So in the ordered phase two nearby inputs are pulled together, layer after layer,
+# until the network cannot tell them apart; in the chaotic phase they are pushed apart, and the output
+# depends on every small change of the input.
 #
-# For ReLU every expectation is elementary: $\mathbb E[\mathrm{relu}(\sqrt q\,u)^2] = q/2$ and $\mathbb E[\mathrm{step}(u)^2] = 1/2$, so
+# For ReLU every expectation is elementary: $\mathbb E[\mathrm{relu}(\sqrt q\,u)^2] = q/2$ and, since $\phi'$ is the step
+# function (1 for $z > 0$, 0 for $z < 0$; its value at exactly 0 has probability 0), $\mathbb E[\phi'(\sqrt q\,u)^2] = 1/2$, so
 #
 # $$q_l = \tfrac{\sigma_w^2}{2}\, q_{l-1} + \sigma_b^2, \qquad \chi = \tfrac{\sigma_w^2}{2}\ \text{at every } q .$$
 #
@@ -317,23 +444,25 @@ assert abs(he_run.losses[-1] - 0.93) < 0.05 and he_run.accuracy > 0.45 and he_ru
 # $(\sigma_w^2, \sigma_b^2) = (2, 0)$ (Hayou, Doucet & Rousseau, 2019). This book therefore keeps the words
 # *ordered*, *chaotic* and *edge of chaos* for smooth activations such as tanh and the sigmoid, and calls
 # $\sigma_w^2 = 2$ ReLU's gradient-neutral scale.
-# For other activations `utils/mean_field.py` computes the expectations by Gaussian quadrature
-# (Gauss–Legendre panels weighted by the normal density, with breaks at the kinks and bends of the
-# activation). The left panel shows $V$ for tanh with $\sigma_b^2 = 0.05$, its fixed points (dots) and the
-# first layers as a staircase; the right one the line $\chi_1 = 1$ in the $(\sigma_w^2, \sigma_b^2)$ plane (for
-# ReLU, the gradient-neutral line).
+# For other activations `utils/mean_field.py` computes the expectations by **quadrature**: an integral
+# computed as a weighted sum of the integrand's values at fixed points (nodes). The usual rule for an
+# average over a Gaussian is Gauss–Hermite; its nodes can straddle a kink or miss a narrow peak of the
+# slope, so the book uses Gauss–Legendre panels weighted by the normal density, with breaks at the kinks
+# and bends of the activation. The left panel shows $V$ for tanh with $\sigma_b^2 = 0.05$, its fixed points
+# (dots) and the first layers as a staircase; the right one the line $\chi = 1$ in the $(\sigma_w^2, \sigma_b^2)$
+# plane (for ReLU, the gradient-neutral line).
 
 # %%
 fig, axes = new_figure(2)
 plot_variance_map("tanh", (0.5, 1.0, 2.0, 4.0), 0.05, axes[0])
 plot_critical_lines(("tanh", "relu"), axes[1])
-print(f"{'tanh, sigma_b2=0.05':20s} {'q*':>7s} {'chi_1':>7s}")
-tanh_points = {s2: (fixed_point("tanh", s2, 0.05), chi1("tanh", s2, 0.05)) for s2 in (0.5, 1.0, 2.0, 4.0)}
+print(f"{'tanh, sigma_b2=0.05':20s} {'q*':>7s} {'chi':>7s}")
+tanh_points = {s2: (fixed_point("tanh", s2, 0.05), chi("tanh", s2, 0.05)) for s2 in (0.5, 1.0, 2.0, 4.0)}
 for s2, (q_star, c1) in tanh_points.items():
     print(f"sigma_w2 = {s2:<10g} {q_star:7.4f} {c1:7.4f}")
 critical = {("tanh", 0.0): critical_sigma_w2("tanh", 0.0), ("tanh", 0.05): critical_sigma_w2("tanh", 0.05),
             ("relu", 0.05): critical_sigma_w2("relu", 0.05), ("sigmoid", 0.0): critical_sigma_w2("sigmoid", 0.0)}
-print("chi_1 = 1: " + ", ".join(f"{a} (sigma_b2={b}) at sigma_w2 = {v:.4g}" for (a, b), v in critical.items()))
+print("chi = 1: " + ", ".join(f"{a} (sigma_b2={b}) at sigma_w2 = {v:.4g}" for (a, b), v in critical.items()))
 
 # %%
 assert tanh_points[1.0][1] < 1 < tanh_points[2.0][1]
@@ -394,28 +523,28 @@ one_tanh = 1 / math.sqrt(float(gaussian_mean(lambda z: torch.tanh(z) ** 2, 1.0))
 print(f"1 / std(tanh(u)), u ~ N(0, 1): {one_tanh:.3f}")
 by_gain = {act: init_experiment(act, sigma_w2=g**2, depth=30, width=128) for act, g in gains.items()}
 for act, r in by_gain.items():
-    c1 = chi1(act, gains[act] ** 2)
-    print(f"{act:7s} gain {gains[act]:.4g}: sigma_w2 = {gains[act]**2:.3g}, chi_1 = {c1:.3g} "
-          f"({'chaotic' if c1 > 1 else 'ordered'}); gradient ratio over 30 layers {r.flow.ratio:.3g} measured, "
+    factor = chi(act, gains[act] ** 2)
+    print(f"{act:7s} gain {gains[act]:.4g}: sigma_w2 = {gains[act]**2:.3g}, chi = {factor:.3g} "
+          f"({'chaotic' if factor > 1 else 'ordered'}); gradient ratio over 30 layers {r.flow.ratio:.3g} measured, "
           f"{r.theory_ratio:.3g} mean field")
 
 # %%
 assert abs(float(w.var()) * 128 - 2.78) < 0.05 and round(one_tanh, 2) == 1.59
-assert round(chi1("tanh", gains["tanh"] ** 2), 2) == 1.21 and round(by_gain["tanh"].flow.ratio) == 14
+assert round(chi("tanh", gains["tanh"] ** 2), 2) == 1.21 and round(by_gain["tanh"].flow.ratio) == 14
 assert abs(by_gain["tanh"].flow.ratio / by_gain["tanh"].theory_ratio - 1) < 0.05
-assert round(chi1("sigmoid", 1.0), 3) == 0.056 and round(math.log10(by_gain["sigmoid"].flow.ratio)) == -18
+assert round(chi("sigmoid", 1.0), 3) == 0.056 and round(math.log10(by_gain["sigmoid"].flow.ratio)) == -18
 
 # %% [markdown]
 # With $g = 5/3$ a tanh network at $\sigma_b^2 = 0$ is in the **chaotic** phase: $\sigma_w^2 = 2.78$ is well past the edge
-# at 1, $\chi_1 = 1.21$, and over 30 layers the gradient grows by a factor of 14 (mean field agrees within 5%).
-# The sigmoid's gain of 1 is deep in the ordered phase ($\chi_1 = 0.056$): the $10^{-18}$ of chapter 1, and a
+# at 1, $\chi = 1.21$, and over 30 layers the gradient grows by a factor of 14 (mean field agrees within 5%).
+# The sigmoid's gain of 1 is deep in the ordered phase ($\chi = 0.056$): the $10^{-18}$ of chapter 1, and a
 # hundred times below the sigmoid's edge at $\sigma_w^2 \approx 103$. So the gains are good for what they
 # were meant to do, keeping the activations of the first few layers from shrinking, and are no guide for a
 # deep network: there the edge is what matters (tanh without bias: $g = 1$).
 #
 # **The explorer.** Every control re-runs a real network and redraws it with the mean-field curves on
-# top. $\sigma_w^2$ and $\sigma_b^2$ apply to the `normal` and `orthogonal` schemes; the other schemes fix their own
-# variances (the readout names them).
+# top. $\sigma_w^2$ and $\sigma_b^2$ apply to the `normal` and `orthogonal` schemes (`orthogonal`: a random orthogonal
+# matrix, scaled; §7 says what that adds); the other schemes fix their own variances (the readout names them).
 #
 # **Predict, then check.** (1) ReLU with `lecun`: how many decades does the gradient lose over 30
 # layers? (2) tanh, $\sigma_b^2 = 0.3$: where is the edge now? (3) sigmoid with $\sigma_w^2 = 100$: is the theory still
@@ -437,39 +566,48 @@ precomputed_explorer(init_explorer(device="cpu"), "sigma_w2", [0.5, 1.0, 2.0, 4.
 # ## 6. The phase diagram, from one batched sweep
 #
 # One network answers one question. A phase diagram — the gradient ratio over a grid of $\sigma_w^2$ and
-# depths, for several seeds — needs hundreds of networks. `utils/sweep.py` runs them as *one*
-# computation instead of a Python loop of models: the hidden vectors of all networks are stacked into
-# one tensor of shape (seeds, $\sigma_w^2$ values, batch, width), every layer is one batched matrix
-# product (`torch.bmm`) and the backward pass is the chain rule written out,
-# $\partial\ell/\partial h_{l-1} = \sigma_w\,(\phi'(z_l) \odot \partial\ell/\partial h_l)\, W^0_l$. Two tricks make it cheap:
+# depths, for several seeds — needs hundreds of networks. `sweep` (in `utils/sweep.py`) runs them as *one*
+# computation instead of a Python loop of models, and gives the numbers of separate models; the aside
+# below shows how, and checks it.
 #
-# * *common random numbers*: a seed draws $W^0 \sim \mathcal N(0, 1/n)$ once, and the network at $\sigma_w^2$ uses
-#   $W = \sigma_w W^0$, so neighbouring columns of the diagram differ only in scale;
-# * *every depth at once*: one network of depth $L$ gives, for each $d \le L$, the ratio
-#   $\|\partial\ell/\partial h_1\| / \|\partial\ell/\partial h_d\|$ — the product of the Jacobians of layers $2..d$. (For a separate
-#   network of depth $d$ the vector entering layer $d$ would be the readout instead; mean-field theory
-#   predicts the same for both.)
-#
-# It must give the numbers of separate models. `sweep_by_loop` builds each network with
-# `build_network`, copies the same weights in and runs autograd:
+# > **Aside — how one sweep runs hundreds of networks.** The hidden vectors of all networks are stacked
+# > into one tensor of shape (seeds, $\sigma_w^2$ values, batch, width), every layer is one batched matrix
+# > product (`torch.bmm`) and the backward pass is the chain rule written out,
+# > $\partial\ell/\partial h_{l-1} = \sigma_w\,(\phi'(z_l) \odot \partial\ell/\partial h_l)\, W^0_l$. Two tricks make it cheap:
+# >
+# > * *common random numbers*: a seed draws $W^0 \sim \mathcal N(0, 1/n)$ once, and the network at $\sigma_w^2$ uses
+# >   $W = \sigma_w W^0$, so neighbouring columns of the diagram differ only in scale;
+# > * *every depth at once*: one network of depth $L$ gives, for each $d \le L$, the ratio
+# >   $\|\partial\ell/\partial h_1\| / \|\partial\ell/\partial h_d\|$ — the product of the Jacobians of layers $2..d$. (For a separate
+# >   network of depth $d$ the vector entering layer $d$ would be the readout instead; mean-field theory
+# >   predicts the same for both.)
+# >
+# > It must give the numbers of separate models. `sweep_by_loop` builds each network with
+# > `build_network`, copies the same weights in and runs autograd; the cell prints the largest relative
+# > difference over every layer's $\hat q_l$, activation spread and gradient norm:
 
 # %%
 grid = dict(activation="tanh", sigma_w2=[0.5, 1.0, 1.76], sigma_b2=0.05, depth=30, width=32, seeds=2, batch=16)
 batched, looped = sweep(**grid), sweep_by_loop(**grid)
 worst = max(float(np.max(np.abs(getattr(batched, k) / getattr(looped, k) - 1))) for k in ("q", "act_std", "grad_norm"))
-print(f"{batched.grad_norm.size} per-layer gradient norms; batched and looped agree to 1e-4: {worst < 1e-4}")
-assert worst < 1e-4
+print(f"{batched.grad_norm.size} networks x layers; largest relative difference between batched and looped: "
+      + ("< 1e-5" if worst < 1e-5 else f"{worst:.1e}"))
+assert worst < 1e-5
 
 # %% [markdown]
-# (In the chaotic phase the two agree less closely: chaos amplifies the float32 rounding differences
-# between two summation orders by about $\chi_1^{1/2}$ per layer, until, deep enough, single networks'
-# gradient norms no longer agree at all while their averages over seeds still do — a small demonstration
-# of what chaotic means.)
+# > The two agree to within $10^{-5}$: float32 rounding (its machine epsilon $\varepsilon = 2^{-23} \approx 1.2\times10^{-7}$
+# > is the gap between 1 and the next float32), accumulated over 30 layers and two different summation
+# > orders. In the chaotic phase they agree less closely: chaos amplifies those rounding differences by
+# > about $\chi^{1/2}$ per layer, until, deep enough, single networks' gradient norms no longer agree at all
+# > while their averages over seeds still do — a small demonstration of what chaotic means.
+# >
+# > *End of the aside.*
 #
 # The phase diagram of tanh with $\sigma_b^2 = 0.05$: 25 values of $\sigma_w^2$ from a factor 8 below the theoretical edge
 # to a factor 8 above it, 4 seeds each, depth up to 50, width 64 — 100 networks in one sweep.
-# Left: measured $\log_{10}$ of the gradient ratio (blue: vanishing, red: exploding); dashed: where mean field
-# says the ratio reaches $10^{\pm1}$; solid: $\chi_1 = 1$. Right: the slice at depth 50.
+# Left: measured $\log_{10}$ of the gradient ratio $\|\partial\ell/\partial h_1\| / \|\partial\ell/\partial h_d\|$; the colour bar is in
+# decades (blue: vanishing, red: exploding; beyond $\pm6$ decades the colour no longer changes); dashed: where
+# mean field says the ratio reaches $10^{\pm1}$; solid: $\chi = 1$. Right: the slice at depth 50.
 
 # %%
 diagram = phase_diagram("tanh", 0.05, depth=50, width=64, seeds=4)
@@ -508,18 +646,25 @@ phase_diagram_explorer()
 # %% [markdown]
 # ## 7. Orthogonal weights and dynamical isometry
 #
-# Mean-field theory fixes the *mean square* of the input–output Jacobian's singular values,
-# $J = \partial h_L/\partial x = D_L W_L \cdots D_1 W_1$ with $D_l = \operatorname{diag}(\phi'(z_l))$. It says nothing about their
-# *spread*, and a Jacobian with a few huge and many tiny singular values passes some directions of the
-# gradient and kills the others. Saxe et al. (2014) called a Jacobian whose singular values all sit near 1
-# *dynamical isometry* and showed that orthogonal weight matrices give it exactly in a deep *linear*
+# The **singular values** of a matrix $M$ are its stretch factors: for a vector $v$, $\|Mv\|/\|v\|$ lies
+# between the smallest and the largest of them, and each is reached along its own direction. An
+# **orthogonal** matrix has all of them equal to 1: it rotates (or reflects) and keeps every length.
+# The input–output Jacobian $J = \partial h_L/\partial x = D_L W_L \cdots D_1 W_1$, with $D_l = \operatorname{diag}(\phi'(z_l))$,
+# is the matrix through which a gradient travels from the top of the network to its input.
+# Mean-field theory fixes only the *mean square* of its singular values: the factor by which $J$
+# multiplies the squared length of a random direction, the product of the $\chi(q_l)$. At the edge that
+# mean square is 1 (a *mean-square isometry*). It says nothing about their *spread*, and a Jacobian with
+# a few huge and many tiny singular values passes some directions of the gradient and kills the others.
+# Saxe et al. (2014) called a network whose Jacobian has *all* its singular values near 1
+# **dynamical isometry** and showed that orthogonal weight matrices give it exactly in a deep *linear*
 # network; Pennington et al. (2017) showed that it is reachable with orthogonal weights and sigmoidal
 # activations such as tanh near the edge of chaos, but not with ReLU. Here are the sorted singular
 # values at four inputs, for 32 layers of width 128, at each activation's critical scale ($\sigma_w^2 = 1$, 1, 2:
 # tanh's edge of chaos, ReLU's gradient-neutral scale).
 # "Spread" below is the standard deviation of $\log_{10} s$ over the singular values float32 resolves
 # (those above $10^{-6}$ of the largest); the fraction below that is counted separately, and for
-# Gaussian weights it is large, so their true spread is wider still.
+# Gaussian weights it is large, so their true spread is wider still. The last column is the mean square
+# and, beside it, mean field's prediction for it, the product of $\chi(q_l)$ over the 32 layers.
 
 # %%
 spectra = {(act, init): jacobian_spectrum(act, init, s2, depth=32, width=128)
@@ -527,9 +672,16 @@ spectra = {(act, init): jacobian_spectrum(act, init, s2, depth=32, width=128)
 fig, axes = new_figure(3)
 for ax, act in zip(axes, ("identity", "tanh", "relu")):
     plot_jacobian_spectra([spectra[(act, "normal")], spectra[(act, "orthogonal")]], ax)
+predicted = {act: float(np.prod(mean_field(32, act, s2).chi)) for act, s2 in (("identity", 1.0), ("tanh", 1.0), ("relu", 2.0))}
 for (act, init), s in spectra.items():
     print(f"{act:8s} {init:10s}: largest {s.singular_values.max():.3g}, spread {s.log10_spread:.2f} decades, "
-          f"{s.tiny_fraction:.0%} below 1e-6 x largest, mean square {np.mean(s.singular_values**2):.3g}")
+          f"{s.tiny_fraction:.0%} below 1e-6 x largest, mean square {np.mean(s.singular_values**2):.3g} "
+          f"(mean field {predicted[act]:.3g})")
+relu_draws = {init: np.array([np.mean(jacobian_spectrum("relu", init, 2.0, depth=32, width=128, seed=seed).singular_values**2)
+                              for seed in range(8)]) for init in ("normal", "orthogonal")}
+for init, ms in relu_draws.items():
+    print(f"relu {init:10s}, 8 networks: mean square of the singular values from {ms.min():.2f} to {ms.max():.2f}, "
+          f"typical (geometric mean) {np.exp(np.log(ms).mean()):.2f}")
 
 # %%
 assert np.allclose(spectra[("identity", "orthogonal")].singular_values, 1.0, atol=1e-4)
@@ -540,6 +692,13 @@ assert round(spectra[("tanh", "normal")].log10_spread, 1) == 1.6 and round(spect
 assert round(spectra[("tanh", "orthogonal")].singular_values.max(), 1) == 0.3
 assert spectra[("tanh", "orthogonal")].tiny_fraction == 0
 assert min(spectra[("relu", init)].tiny_fraction for init in ("normal", "orthogonal")) > 0.5
+assert predicted["identity"] == predicted["relu"] == 1.0 and round(predicted["tanh"], 4) == 0.0225
+assert all(abs(np.mean(spectra[("tanh", i)].singular_values**2) / predicted["tanh"] - 1) < 0.25 for i in ("normal", "orthogonal"))
+assert [round(float(np.mean(spectra[("relu", i)].singular_values**2)), 2) for i in ("normal", "orthogonal")] == [0.43, 1.78]
+typical = {init: float(np.exp(np.log(ms).mean())) for init, ms in relu_draws.items()}
+assert round(typical["normal"], 2) == 0.43 and round(typical["orthogonal"], 2) == 0.86
+assert relu_draws["orthogonal"].max() == relu_draws["orthogonal"][0] and round(relu_draws["normal"].min(), 2) == 0.29
+assert round(relu_draws["normal"].max(), 1) == 1.1
 
 # %% [markdown]
 # * Linear: orthogonal weights give 128 × 4 singular values equal to 1 to float32 precision. Gaussian
@@ -548,8 +707,17 @@ assert min(spectra[("relu", init)].tiny_fraction for init in ("normal", "orthogo
 # * tanh at $\sigma_w^2 = 1$: orthogonal weights compress the spread from about 1.6 decades to about half a
 #   decade and leave no tiny singular values; the overall level has dropped to about 0.3 because the
 #   signal's variance is still decaying like $1/l$ on the edge.
-# * ReLU: orthogonality does not help. Every $D_l$ switches off about half of the units, so many singular
-#   values are exactly zero (the last layer alone removes half the directions) whatever $W$ is.
+# * ReLU: orthogonality does not help the spread. Every $D_l$ switches off about half of the units, so many
+#   singular values are exactly zero (the last layer alone removes half the directions) whatever $W$ is.
+# * The mean squares: for the linear network they sit at mean field's prediction of 1, and for tanh within
+#   25% of its 0.0225 (small because tanh's $q_l$ is still decaying on the edge). For ReLU at $\sigma_w^2 = 2$
+#   mean field predicts 1 ($\chi = 1$ in every layer); the two networks show 0.43 (Gaussian) and 1.78
+#   (orthogonal): the Gaussian network shrinks a gradient's norm, top to bottom, to $\sqrt{0.43} \approx 0.66$ —
+#   like §2's He network — and the orthogonal one grows it by $\sqrt{1.78} \approx 1.33$. Both are single draws.
+#   Over eight networks, the Gaussian ones range from 0.29 to 1.1 and are typically 0.43, below mean field's
+#   1; the orthogonal ones are typically 0.86, and 1.78 was the largest. Single finite networks scatter,
+#   mostly below the mean-field value (§9 measures it); orthogonal weights keep every length and so remove
+#   the weights' share of the scatter, but not ReLU's random choice of which units are on.
 #
 # ## 8. Symmetry: why the weights must be random
 #
@@ -558,9 +726,10 @@ assert min(spectra[("relu", init)].tiny_fraction for init in ("normal", "orthogo
 # inputs. Backwards, $\partial\ell/\partial W_{l,ij} = \delta_{l,i}\, h_{l-1,j}$, and the $\delta_{l,i}$ are equal because the units are
 # identical *and* the weights leaving them, a column of $W_{l+1}$, are equal. So every row of the weight
 # gradient is the same, an SGD step keeps the rows equal, and by induction they stay equal for ever:
-# a layer of 64 units behaves as one unit copied 64 times. Only the top layer escapes, because the
-# classifier head above it is random; but its inputs are all alike, so the columns of its weight
-# matrix stay equal and it has rank 1 too. With zero weights it is worse. Every hidden vector is
+# a layer of 64 units behaves as one unit copied 64 times: its weight matrix has **rank** 1 (the rank of a
+# matrix is the number of independent directions it can map to, the number of its nonzero singular values).
+# Only the top layer escapes, because the classifier head above it is random; but its inputs are all
+# alike, so the columns of its weight matrix stay equal and it has rank 1 too. With zero weights it is worse. Every hidden vector is
 # $h_l = \phi(0) = 0$ (tanh and ReLU, zero biases), and the backward signal $\delta_l = \phi'(z_l) \odot W_{l+1}^\top \delta_{l+1}$
 # is zero below the top because $W_{l+1} = 0$. So $\partial\ell/\partial W_l = \delta_l h_{l-1}^\top$ vanishes in every layer: in
 # layer 1 because $\delta_1 = 0$ (its input $h_0 = x$ is not zero), in the top layer because its input
@@ -575,15 +744,15 @@ x = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
 readout = torch.randn(16, generator=torch.Generator().manual_seed(1))
 probe_network(net, x, lambda h: (h @ readout).mean())
 grad_spreads = [row_spread(layer.weight.grad) for layer in net.linears]
-print("rows of dL/dW_l that differ from the first (relative), layers 1..5: "
+print("rows of dl/dW_l that differ from the first (relative), layers 1..5: "
       + " ".join(f"{s:.2g}" for s in grad_spreads))
 assert all(s == 0 for s in grad_spreads[:-1]) and grad_spreads[-1] > 0.1
 
 # %% [markdown]
 # Below the top layer the rows of every weight gradient are identical — exactly, not approximately.
 # Now training: chapter 1's problem, 6 tanh layers of width 64, 200 steps, from constant weights, zero
-# weights and random ($\mathcal N(0, 1/n)$) weights. After training we count the *rank* of each weight
-# matrix, the number of genuinely different directions it can map.
+# weights and random ($\mathcal N(0, 1/n)$) weights. After training we count the rank of each weight
+# matrix (`torch.linalg.matrix_rank`).
 
 # %%
 symmetry = {init: train_network(depth=6, width=64, activation="tanh", init=init, steps=200)
@@ -642,28 +811,36 @@ assert round(dropped.accuracy, 2) == 0.50
 # ## 9. Finite width: one network is not the average
 #
 # Mean field describes the average over random networks, exactly so only as the width goes to
-# infinity. How far does *one* network stray? For bias-free ReLU there is a short answer. Given the
-# layer below, the pre-activations of a layer are independent Gaussians, so the squared norm of a layer
-# is a chi-square variable: the input gives $\|x\|^2 \sim \chi^2_n$; each ReLU layer keeps $k \sim \mathrm{Binomial}(n, 1/2)$
-# units and contributes $\chi^2_k$. Since $\operatorname{Var}\ln(\chi^2_k/k) \approx 2/k \approx 4/n$ and
-# $\operatorname{Var}\ln(2k/n) \approx 1/n$, each layer adds $5/n$ to the variance of $\ln q$, and (from
-# $\mathbb E\ln(\chi^2_k/k) \approx -1/k$) $-2.5/n$ to its mean. With the input's and the last layer's own $\chi^2_n$
-# factors,
+# infinity. How far does *one* network stray? Write $\hat q_d$ for one network's mean square of $z_d$ (one
+# input, averaged over the $n$ units) and $q_d$ for mean field's. For bias-free ReLU there is a short answer:
+# to first order in $1/n$,
 #
-# $$\ln q_d - \ln q_d^{\text{mean field}} \;\approx\; \mathcal N\!\Big(-\frac{2 + 2.5\,(d-1)}{n},\; \frac{4 + 5\,(d-1)}{n}\Big):$$
+# $$\ln \hat q_d - \ln q_d \;\approx\; \mathcal N\!\Big(-\frac{2 + 2.5\,(d-1)}{n},\; \frac{4 + 5\,(d-1)}{n}\Big)$$
 #
-# the fluctuations grow like $\sqrt{d/n}$, and the typical network sits *below* the average. (Hanin and Nica
-# (2020) study this log-normal picture rigorously, with depth and width growing together.) One batched
-# sweep draws many networks at once, one input each:
+# (a Gaussian with that mean and variance): the fluctuations grow like $\sqrt{d/n}$, and the typical network
+# sits *below* the average. (Hanin and Nica (2020) study this log-normal picture rigorously, with depth
+# and width growing together.)
+#
+# > **Aside — where the law comes from.** Given the layer below, the pre-activations of a layer are
+# > independent Gaussians, so each squared norm is a chi-squared variable. The input's $\|x\|^2$ is
+# > chi-squared with $n$ degrees of freedom; each ReLU layer keeps $k \sim \mathrm{Binomial}(n, 1/2)$ units, and their
+# > squared norm is (a scale times) chi-squared with $k$ degrees of freedom. Write $X_k$ for a chi-squared
+# > variable with $k$ degrees of freedom. Since $\operatorname{Var}\ln(X_k/k) \approx 2/k \approx 4/n$ and
+# > $\operatorname{Var}\ln(2k/n) \approx 1/n$, each layer adds $5/n$ to the variance of $\ln \hat q$, and, from
+# > $\mathbb E\ln(X_k/k) \approx -1/k$ and $\mathbb E \ln(2k/n) \approx -1/(2n)$, $-2.5/n$ to its mean. The input's and the
+# > last layer's own $X_n/n$ factors add $2/n$ to the variance and $-1/n$ to the mean each, which gives the
+# > law above. *End of the aside.*
+#
+# One batched sweep draws many networks at once, one input each:
 
 # %%
 widths = {n: finite_width("relu", 2.0, 0.0, depth=40, width=n, seeds=128) for n in (16, 32, 64, 128)}
 fig, axes = new_figure(2)
 plot_finite_width(widths[32], axes)
-print(f"{'width':>5s} {'std ln q, d=40':>15s} {'5/n law':>8s} {'mean shift':>11s} {'law':>7s}")
+print(f"{'width':>5s} {'std ln q_hat, d=40':>19s} {'5/n law':>8s} {'mean shift':>11s} {'law':>7s}")
 for n, r in widths.items():
     shift, std = r.law
-    print(f"{n:5d} {r.spread[-1]:15.3f} {std[-1]:8.3f} {r.log_q_deviation.mean(axis=0)[-1]:11.3f} {shift[-1]:7.3f}")
+    print(f"{n:5d} {r.spread[-1]:19.3f} {std[-1]:8.3f} {r.log_q_deviation.mean(axis=0)[-1]:11.3f} {shift[-1]:7.3f}")
 
 # %%
 for n in (64, 128):  # spread within 10%; mean shift within two standard errors (spread / sqrt(128))
@@ -678,11 +855,12 @@ assert 1.8 < widths[32].spread[-1] / widths[128].spread[-1] < 2.2 and 2.3 < widt
 # From width 64 up, the $5/n$ law matches the measured spread within 10% and the mean shift within two
 # standard errors of 128 networks. At width 16 it underestimates it (4.4 against 3.5), as a first-order expansion in $1/n$ may
 # when $d/n > 2$. Going from width 32 to width 128 halves the spread, as $\sqrt{d/n}$ says. At width 32 and
-# depth 40 a single network's signal sits at $e^{-3.3 \pm 2.5}$ of mean field, typically 2 to 300 times below it — the reason
+# depth 40 a single network's $\hat q$ sits at $e^{-3.3 \pm 2.5}$ of mean field, typically 2 to 300 times below it — the reason
 # §2's He network ended at 0.66 rather than 1, and the reason the phase diagram averages over seeds.
 #
-# **Predict, then check.** Width 256, depth 100: bigger or smaller spread than width 32, depth 10? Then
-# switch to tanh at its edge: is the spread larger or smaller than ReLU's?
+# **Predict, then check.** Width 128, depth 100: bigger or smaller spread than width 32, depth 10? Then
+# switch to tanh at its edge ($\sigma_w^2 = 1$): a tanh layer keeps every unit on, so the aside's Binomial
+# share is gone and all $n$ units count. Is the spread larger or smaller than ReLU's?
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -735,8 +913,12 @@ assert round(as_variance) == 36
 #   torchvision's ResNets use.
 # * PyTorch's `nn.Linear` default is $U(\pm 1/\sqrt{n_{in}})$, i.e. $\sigma_w^2 = 1/3$: at depth 30 it loses about eleven
 #   decades of gradient with ReLU.
+# * A bias can stop the forward signal's decay without stopping the gradient's: with PyTorch's default
+#   the ReLU signal settles at the fixed point $q^* = \sigma_b^2/(1 - \sigma_w^2/2) = 1/320$ while every layer still
+#   multiplies the gradient's mean square by $\chi = 1/6$. At $\sigma_w^2 = 2$ a bias leaves no fixed point: $q_l$
+#   grows by $\sigma_b^2$ a layer.
 # * Mean-field theory follows the variance through every layer ($q_l = V(q_{l-1})$) and multiplies the
-#   mean-square gradient by $\chi(q_l)$ per layer. For smooth activations $\chi_1 = 1$ separates order from chaos
+#   mean-square gradient by $\chi(q_l)$ per layer. For smooth activations $\chi = 1$ separates order from chaos
 #   (tanh: 1 without bias, 1.76 at $\sigma_b^2 = 0.05$; sigmoid: about 103). ReLU has no chaotic phase:
 #   $\sigma_w^2 = 2$ is its gradient-neutral scale, whatever the bias. PyTorch's `calculate_gain` puts tanh
 #   ($g = 5/3$) in the chaotic phase and the sigmoid ($g = 1$) deep in the ordered one. It predicted the gradient ratios of this chapter,
@@ -744,7 +926,8 @@ assert round(as_variance) == 36
 # * A phase diagram of hundreds of networks is one batched computation; it agrees with a loop of separate
 #   models to float32 rounding.
 # * Orthogonal weights control the spread of the Jacobian's singular values, not just their mean
-#   square: exact isometry for linear networks, much better conditioning for tanh, no help for ReLU.
+#   square: exact (dynamical) isometry for linear networks, much better conditioning for tanh, no help
+#   for ReLU, where single networks' mean squares (0.43, 1.78) scatter around mean field's 1.
 # * Constant or zero weights never produce distinct units (rounding does not help; dropout does, slowly);
 #   a finite-width ReLU network sits at $\exp\big(-2.5\,d/n \pm \sqrt{5d/n}\big)$ of the average, and the downward
 #   shift dominates the spread once $d/n > 0.8$.
@@ -753,7 +936,10 @@ assert round(as_variance) == 36
 #
 # 1. *(predict, then check)* Before running it: a 30-layer network with `activation="leaky_relu"` (slope
 #    0.01) and He initialisation — is the gradient ratio above or below 1? By how much? Compute
-#    $\chi$ by hand, then with `chi1`, then in the initialisation explorer; check the mean-field ratio below.
+#    $\chi$ by hand (PyTorch's `leaky_relu` has slope 1 for $z > 0$ and 0.01 for $z < 0$), then with
+#    `gradient_factor(q, "leaky_relu", 2.0)` for two values of $q$ (why do they agree? and why does `chi`,
+#    which looks for a fixed point $q^*$, find none here?), then in the initialisation explorer; check the
+#    mean-field ratio below.
 # 2. *(derivation)* Show that $U(-a, a)$ has variance $a^2/3$, and derive the bound of `kaiming_uniform_` with
 #    gain $g$: $a = g\sqrt{3/n_{in}}$. Check that $a = \sqrt 5$ in the leaky-ReLU gain gives PyTorch's default.
 # 3. *(derivation)* For ReLU with $\sigma_w^2 < 2$ and $\sigma_b^2 > 0$, solve $q = \sigma_w^2 q/2 + \sigma_b^2$ and show that
@@ -769,7 +955,8 @@ assert round(as_variance) == 36
 #    `variance_map(q, "gelu", 2.1)` against $q$ to find a second, unstable fixed point, and explain why
 #    GELU's edge depends on the scale of the input.
 # 6. *(small implementation)* Re-run §8 with `init="constant"` for ReLU instead of tanh. Does the rank
-#    argument still hold? What is special about ReLU's slope at exactly zero for `init="zeros"`?
+#    argument still hold? What is special about ReLU's slope at exactly zero for `init="zeros"`? (PyTorch
+#    takes ReLU$'(0) = 0$.)
 #
 # **Check your answers.** Open the hidden cell below, replace `None` by your numbers and run it: it
 # computes the book's answers and says right or wrong, with a hint.
@@ -801,3 +988,69 @@ check_answer("ch3_he_uniform_bound", None)  # exercise 4: your bound a for nn.Li
 # * torchvision, `torchvision/models/resnet.py` (`kaiming_normal_(mode="fan_out", nonlinearity="relu")`).
 # * A. Zhang, Z. C. Lipton, M. Li, A. J. Smola, *Dive into Deep Learning*, §5.4 "Numerical stability and
 #   initialization" (and §5.6 "Dropout").
+
+# %% [markdown]
+# ## Answer key (for teachers)
+#
+# The cell below computes every exercise's answer with the chapter's own functions and checks it. It is
+# collapsed; open it after trying the exercises.
+
+# %% tags=["hide-cell"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# Ex. 1: leaky ReLU (slope 0.01) at He's sigma_w2 = 2: chi = 2 (1 + 0.01^2) / 2 at every q (the slope does not depend
+# on the scale of z); q itself grows by that factor a layer, so there is no fixed point for `chi` to find
+leaky_chi = [float(gradient_factor(q, "leaky_relu", 2.0)) for q in (0.1, 10.0)]
+leaky_ratio = float(mean_field(30, "leaky_relu", 2.0).grad_ratio[0])
+print(f"Ex. 1: chi = {leaky_chi[0]:.6f} at q = 0.1 and at q = 10 (= 1 + 0.01^2); ratio over 30 layers "
+      f"chi^(29/2) = {leaky_ratio:.5f}: above 1, by 0.15%")
+assert max(abs(c - (1 + 0.01**2)) for c in leaky_chi) < 1e-9 and abs(leaky_ratio - (1 + 0.01**2) ** 14.5) < 1e-9
+# Ex. 2: Var U(-a, a) = a^2/3; kaiming_uniform_ wants Var = g^2/n_in, so a = g sqrt(3/n_in); g(a = sqrt 5) = sqrt(1/3)
+gain = nn.init.calculate_gain("leaky_relu", math.sqrt(5))
+print(f"Ex. 2: gain for slope sqrt(5): {gain:.4f} = sqrt(1/3), so the bound is {gain * math.sqrt(3):.4f} / sqrt(n_in)")
+assert abs(gain * math.sqrt(3) - 1) < 1e-12
+# Ex. 3: q* = sigma_b2 / (1 - sigma_w2/2); q_l - q* = (sigma_w2/2)(q_{l-1} - q*); at sigma_w2 = 2, q_l = q_{l-1} + sigma_b2
+q_star, q_path = fixed_point("relu", 1.5, 0.1), mean_field(6, "relu", 1.5, 0.1).q
+rates = (q_path[1:] - q_star) / (q_path[:-1] - q_star)
+steps = np.diff(mean_field(5, "relu", 2.0, 0.1).q)
+print(f"Ex. 3: q* = 0.1 / (1 - 0.75) = {q_star:.3f}; q_l - q* shrinks by {rates.mean():.2f} a layer; "
+      f"at sigma_w2 = 2 there is no fixed point: q grows by {steps.mean():.2f} (= sigma_b2) a layer")
+assert abs(q_star - 0.4) < 1e-9 and np.allclose(rates, 0.75) and np.allclose(steps, 0.1)
+# Ex. 4: U(-a, a) with a^2/3 = 2/n_in; swapping the fans gives 2/1024, a quarter: sigma_w2 = 0.5, chi = 1/4 per ReLU layer
+layer = nn.Linear(256, 1024)
+he_bound = math.sqrt(3 * weight_variance("he", 256, 1024))
+torch.manual_seed(0)
+with torch.no_grad():
+    layer.weight.uniform_(-he_bound, he_bound)
+he_var, swapped = float(layer.weight.detach().var()), weight_variance("he", 1024, 256)
+print(f"Ex. 4: n_in = weight.shape[1] = {layer.weight.shape[1]}; a = sqrt(6/256) = {he_bound:.4f}; Var(W) = {he_var:.3e} "
+      f"(he: {weight_variance('he', 256, 1024):.3e}). Swapped fans: {swapped:.3e}, i.e. sigma_w2 = {swapped * 256:.2f}: "
+      f"each ReLU layer multiplies q and the gradient's mean square by {chi('relu', swapped * 256):.2f}")
+assert abs(he_bound - 0.1531) < 1e-4 and abs(he_var / weight_variance("he", 256, 1024) - 1) < 0.02
+assert abs(swapped * 256 - 0.5) < 1e-12 and abs(chi("relu", 0.5) - 0.25) < 1e-12
+# Ex. 5: GELU's slope is 1/2 at 0 and 1 for large z: V(q) ~ sigma_w2 q/4 near 0 but ~ sigma_w2 q/2 for large q, so for
+# 2 < sigma_w2 < 4 an unstable fixed point separates inputs whose signal dies out from inputs whose signal grows
+gelu_edge = critical_sigma_w2("gelu", 0.0)
+q_grid = np.geomspace(1e-3, 1e3, 2001)
+crossings = q_grid[np.flatnonzero(np.diff(np.sign(variance_map(q_grid, "gelu", 2.1) - q_grid)))]
+try:
+    fixed_point("gelu", 2.2, 0.0)
+    gelu_grows = False
+except ValueError:
+    gelu_grows = True
+print(f"Ex. 5: edge at sigma_w2 = {gelu_edge:.3f}; fixed_point('gelu', 2.1) = {fixed_point('gelu', 2.1, 0.0):.3g}, "
+      f"at 2.2 it raises (q grows); at 2.1 the unstable fixed point is at q = {crossings[0]:.2g}: "
+      f"q_1 = 2.1 starts below it and dies out, a larger input would grow")
+assert fixed_point("gelu", 2.1, 0.0) == 0 and gelu_grows and crossings.size == 1 and 2.1 < gelu_edge < 2.2
+# Ex. 6: constant ReLU weights: identical rows below the top, as for tanh, so rank 1 stays; zero weights: z = 0
+# everywhere and ReLU'(0) = 0, so not even the top block's bias gets a gradient (with tanh, tanh'(0) = 1 let it learn)
+x_key = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+head = torch.randn(16, generator=torch.Generator().manual_seed(1))
+relu_grads = {}
+for init in ("constant", "zeros"):
+    relu_net = build_network(5, 16, activation="relu", init=init, sigma_w2=2.0, in_dim=8)
+    probe_network(relu_net, x_key, lambda h: (h @ head).mean())
+    relu_grads[init] = relu_net
+spreads = [row_spread(block.weight.grad) for block in relu_grads["constant"].linears]
+largest = max(float(p.grad.abs().max()) for block in relu_grads["zeros"].linears for p in (block.weight, block.bias))
+print("Ex. 6: ReLU, constant: rows of dl/dW_l that differ, layers 1..5: " + " ".join(f"{v:.2g}" for v in spreads)
+      + f"; zeros: largest gradient of any weight or bias {largest:.0f} (ReLU'(0) = 0 blocks even the top layer)")
+assert all(v == 0 for v in spreads[:-1]) and spreads[-1] > 0 and largest == 0

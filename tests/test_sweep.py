@@ -28,7 +28,7 @@ def test_sweep_gives_the_numbers_of_a_loop_of_separate_models(activation, sigma_
 
 
 def test_in_the_chaotic_phase_rounding_differences_grow_but_stay_small():
-    """tanh at sigma_w2 = 6 amplifies float32 rounding by about chi_1^(l/2) per layer: the two
+    """tanh at sigma_w2 = 6 amplifies float32 rounding by about chi^(l/2) per layer: the two
     computations (different summation order) then agree to a fraction of a percent only."""
     batched, looped = sweep("tanh", [6.0], 0.05, **SMALL), sweep_by_loop("tanh", [6.0], 0.05, **SMALL)
     np.testing.assert_allclose(batched.grad_norm, looped.grad_norm, rtol=1e-2)

@@ -8,7 +8,7 @@ import torch
 
 from utils.activations import get_activation
 from utils.initialization import scheme_variances
-from utils.mean_field import (chi1, critical_line, critical_sigma_w2, fixed_point, gaussian_mean, gradient_factor, mean_field,
+from utils.mean_field import (chi, critical_line, critical_sigma_w2, fixed_point, gaussian_mean, gradient_factor, mean_field,
                               variance_map)
 from utils.sweep import sweep
 
@@ -54,14 +54,16 @@ def test_relu_critical_sigma_w2_is_two(sigma_b2):
 def test_relu_fixed_point_closed_form_and_none_at_or_above_two():
     assert fixed_point("relu", 1.5, 0.1) == pytest.approx(0.1 / (1 - 0.75), rel=1e-10)
     assert fixed_point("relu", 1.0, 0.0) == 0.0
-    assert chi1("relu", 1.5, 0.1) == pytest.approx(0.75, rel=1e-12)
+    assert chi("relu", 1.5, 0.1) == pytest.approx(0.75, rel=1e-12)
+    # without a bias q* = 0; chi is the limit q -> 0+, still sigma_w2 / 2 (not ReLU'(0) = 0)
+    assert fixed_point("relu", 1.5, 0.0) == 0 and chi("relu", 1.5, 0.0) == pytest.approx(0.75, rel=1e-12)
     with pytest.raises(ValueError, match=r"no fixed point.*relu.*grows without bound.*below 2"):
         fixed_point("relu", 3.0, 0.0)
     with pytest.raises(ValueError, match=r"no fixed point.*or sigma_b2 = 0"):
         fixed_point("relu", 2.0, 0.2)
 
 
-# --- fixed points and chi_1 for every activation --------------------------------------------------
+# --- fixed points and chi for every activation --------------------------------------------------
 
 @pytest.mark.parametrize("activation, sigma_w2, sigma_b2", [
     ("tanh", 0.8, 0.1), ("tanh", 1.5, 0.05), ("tanh", 4.0, 0.3), ("sigmoid", 0.8, 0.1), ("sigmoid", 150.0, 0.0),
@@ -76,12 +78,12 @@ def test_the_fixed_point_satisfies_its_equation(activation, sigma_w2, sigma_b2):
 
 @pytest.mark.parametrize("activation, sigma_w2, sigma_b2", [
     ("tanh", 1.5, 0.05), ("tanh", 4.0, 0.3), ("sigmoid", 50.0, 0.1), ("gelu", 1.8, 0.1), ("silu", 2.0, 0.2)])
-def test_chi1_by_quadrature_agrees_with_monte_carlo(activation, sigma_w2, sigma_b2):
+def test_chi_by_quadrature_agrees_with_monte_carlo(activation, sigma_w2, sigma_b2):
     q = fixed_point(activation, sigma_w2, sigma_b2)
     z = math.sqrt(q) * torch.randn(2_000_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     samples = sigma_w2 * get_activation(activation).slope(z) ** 2
     mc, err = float(samples.mean()), float(samples.std()) / math.sqrt(len(samples))
-    assert abs(chi1(activation, sigma_w2, sigma_b2) - mc) < 4 * err
+    assert abs(chi(activation, sigma_w2, sigma_b2) - mc) < 4 * err
     assert err < 2e-3 * mc  # the check is sharp
 
 
@@ -89,9 +91,9 @@ def test_tanh_boundary_starts_at_one_and_rises_with_the_bias():
     assert critical_sigma_w2("tanh", 0.0) == pytest.approx(1.0, abs=1e-5)
     line = [critical_sigma_w2("tanh", b2) for b2 in (0.01, 0.05, 0.1, 0.3)]
     assert all(a < b for a, b in zip(line, line[1:]))
-    for b2, s2 in zip((0.01, 0.05, 0.1, 0.3), line):  # on the line, chi_1 = 1
-        assert chi1("tanh", s2 * (1 - 1e-6), b2) < 1 < chi1("tanh", s2 * (1 + 1e-6), b2)
-        assert chi1("tanh", s2, b2) == pytest.approx(1.0, abs=1e-6)
+    for b2, s2 in zip((0.01, 0.05, 0.1, 0.3), line):  # on the line, chi = 1
+        assert chi("tanh", s2 * (1 - 1e-6), b2) < 1 < chi("tanh", s2 * (1 + 1e-6), b2)
+        assert chi("tanh", s2, b2) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_the_parametric_critical_line_is_where_the_boundary_search_lands():
@@ -152,13 +154,13 @@ def test_scheme_variances_of_pytorch_default_and_the_named_schemes():
 @pytest.mark.parametrize("call, message", [
     (lambda: fixed_point("tanh", 0.0, 0.1), r"sigma_w2 \(weight variance\) must be greater than 0"),
     (lambda: fixed_point("tanh", -1.0), r"sigma_w2 .* greater than 0"),
-    (lambda: chi1("swish", 1.0), "unknown activation 'swish'; choose one of: sigmoid, tanh, relu"),
+    (lambda: chi("swish", 1.0), "unknown activation 'swish'; choose one of: sigmoid, tanh, relu"),
     (lambda: variance_map(1.0, "tanh", 1.0, -0.1), r"sigma_b2 .* at least 0"),
     (lambda: mean_field(0, "tanh", 1.0), "depth must be at least 1"),
     (lambda: mean_field(5, "tanh", [1.0, float("nan")]), r"sigma_w2 .* finite"),
     (lambda: gradient_factor(1.0, "relu", 0.0), r"sigma_w2 .* greater than 0"),
     (lambda: critical_sigma_w2("tanh", 0.05, lo=2.0), r"already chaotic at sigma_w2 = 2"),
-    (lambda: critical_sigma_w2("sigmoid", 0.0, hi=50.0), r"no order-to-chaos transition .* chi_1 stays below 1"),
+    (lambda: critical_sigma_w2("sigmoid", 0.0, hi=50.0), r"no order-to-chaos transition .* chi stays below 1"),
 ])
 def test_theory_rejects_bad_settings_with_what_is_allowed(call, message):
     with pytest.raises(ValueError, match=message):

@@ -136,7 +136,7 @@ def plot_variance_map(activation: str, sigma_w2s, sigma_b2: float, ax, q_max: fl
 
 
 def plot_critical_lines(activations, ax, sigma_b2_max: float = 0.5) -> None:
-    """The order-to-chaos boundary (chi_1 = 1) in the (sigma_w2, sigma_b2) plane for each activation,
+    """The order-to-chaos boundary (chi = 1) in the (sigma_w2, sigma_b2) plane for each activation,
     drawn from ``critical_line``; a boundary that does not depend on sigma_b2 is a vertical line."""
     q_star = np.geomspace(1e-4, 1e3, 400)
     for name in activations:
@@ -148,7 +148,7 @@ def plot_critical_lines(activations, ax, sigma_b2_max: float = 0.5) -> None:
             ax.plot(sigma_w2[keep], sigma_b2[keep], color=COLORS.get(name), label=name)
     sigma_axis(ax, 0.5, 8.0)
     ax.set(ylabel=r"$\sigma_b^2$", ylim=(0, sigma_b2_max),
-           title="χ₁ = 1: order (left) | chaos (right) for smooth φ")
+           title="χ = 1: order (left) | chaos (right) for smooth φ")
     ax.legend(loc="best")
 
 

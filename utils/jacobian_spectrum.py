@@ -1,7 +1,7 @@
 """Singular values of the input-output Jacobian dh_L/dx: Gaussian versus orthogonal weights (chapter 3).
 
 J = D_L W_L ... D_1 W_1 with D_l = diag(phi'(z_l)). Mean-field theory fixes only the mean square of
-J's singular values (chi_1 per layer); their spread depends on the weights' distribution. A network
+J's singular values (chi per layer); their spread depends on the weights' distribution. A network
 whose singular values all sit near 1 ("dynamical isometry", Saxe et al. 2014; Pennington et al. 2017)
 passes every direction of the gradient equally well.
 """
@@ -68,7 +68,7 @@ def jacobian_spectrum(activation: str = "tanh", init: str = "orthogonal", sigma_
 
 
 def plot_jacobian_spectra(results, ax) -> None:
-    """Each spectrum as sorted singular values against their rank (as a fraction), on a log axis cut
+    """Each spectrum as sorted singular values against their position in that order (as a fraction), on a log axis cut
     below 1e-7 x the largest (float32 resolves nothing smaller)."""
     for result in results:
         s, tiny = result.singular_values, result.tiny_fraction
@@ -78,6 +78,6 @@ def plot_jacobian_spectra(results, ax) -> None:
     ax.set_yscale("log")
     largest = max(r.singular_values.max() for r in results)
     ax.set_ylim(0.1 * TINY * largest, 3 * largest)
-    ax.set(xlabel="rank / number of singular values", ylabel="singular value of $\\partial h_L/\\partial x$",
+    ax.set(xlabel="position, largest first / number of singular values", ylabel="singular value of $\\partial h_L/\\partial x$",
            title=f"{first['activation']}, depth {first['depth']}, width {first['width']}")
     ax.legend(loc="best")

@@ -8,10 +8,11 @@ z_l is Gaussian with mean 0 and a variance q_l that follows a one-dimensional ma
     q_l = V(q_{l-1}) = sigma_w2 * E[phi(sqrt(q_{l-1}) u)^2] + sigma_b2,      u ~ N(0, 1).
 
 Going down, layer l multiplies the mean-square gradient dL/dh by chi(q_l) = sigma_w2 * E[phi'(sqrt(q_l) u)^2].
-At the fixed point q* = V(q*), chi_1 = chi(q*) separates the ordered phase (chi_1 < 1: inputs merge,
-gradients vanish) from the chaotic phase (chi_1 > 1: inputs decorrelate, gradients explode).
+At the fixed point q* = V(q*), chi = chi(q*) (papers write chi_1: Poole et al. 2016; Schoenholz et al. 2017)
+separates the ordered phase (chi < 1: inputs merge, gradients vanish) from the chaotic phase (chi > 1:
+inputs decorrelate, gradients explode); chi = 1 is the edge of chaos.
 
-Expectations are computed by Gaussian quadrature: Gauss-Legendre panels in u, weighted by the normal
+Expectations are computed by quadrature (a weighted sum of the integrand at fixed nodes): Gauss-Legendre panels in u, weighted by the normal
 density, with panel edges at u = 0 (ReLU's kink) and at |z| = sqrt(q) |u| in {1/4, ..., 16}, where the
 registered activations bend. Plain Gauss-Hermite would miss the narrow slope peak of tanh or sigmoid
 when q is large, and a kink between its nodes.
@@ -135,26 +136,29 @@ def fixed_point(activation: str, sigma_w2: float, sigma_b2: float = 0.0, input_q
         raise ValueError(
             f"no fixed point: with {activation}, sigma_w2 = {sigma_w2:g}, sigma_b2 = {sigma_b2:g} the variance "
             f"q_l grows without bound (at large q each layer multiplies it by {rate:.3g} and adds {sigma_b2:g}); "
-            f"a fixed point needs sigma_w2 below {sigma_w2 / rate:.4g}" + (" or sigma_b2 = 0" if abs(rate - 1) < 1e-3 else ""))
+            f"a fixed point needs sigma_w2 below {sigma_w2 / rate:.4g}" + (" or sigma_b2 = 0" if abs(rate - 1) < 1e-3 and sigma_b2 > 0 else ""))
     return q
 
 
-def chi1(activation: str, sigma_w2: float, sigma_b2: float = 0.0) -> float:
-    """chi_1 = chi(q*): below 1 the network is ordered (gradients vanish), above 1 chaotic (they explode)."""
-    return float(gradient_factor(fixed_point(activation, sigma_w2, sigma_b2), activation, sigma_w2))
+def chi(activation: str, sigma_w2: float, sigma_b2: float = 0.0) -> float:
+    """chi = chi(q*) = sigma_w2 E[phi'(z)^2], z ~ N(0, q*) (Poole et al. 2016's chi_1): the factor by which one
+    layer deep in the network multiplies the gradient's mean square. Below 1 the network is ordered (gradients
+    vanish), above 1 chaotic (they explode). Raises ValueError where there is no fixed point (see ``fixed_point``)."""
+    # q* = 0 (the signal dies out): the limit q -> 0+, which for ReLU is sigma_w2/2, not ReLU'(0) = 0
+    return float(gradient_factor(max(fixed_point(activation, sigma_w2, sigma_b2), Q_MIN), activation, sigma_w2))
 
 
 def _beyond_order(act, sigma_w2: np.ndarray, sigma_b2: float) -> np.ndarray:
-    """True where chi_1 >= 1 or there is no fixed point (the variance grows without bound)."""
+    """True where chi >= 1 or there is no fixed point (the variance grows without bound)."""
     q = _fixed_points(act, sigma_w2, sigma_b2, 1.0)
     grows = np.isinf(q)
-    chi = sigma_w2 * _slope_square(act, np.where(grows, 1.0, q))
-    return grows | (chi >= 1.0)
+    factor = sigma_w2 * _slope_square(act, np.where(grows, 1.0, np.maximum(q, Q_MIN)))
+    return grows | (factor >= 1.0)
 
 
 @lru_cache(maxsize=256)
 def critical_sigma_w2(activation: str, sigma_b2: float = 0.0, lo: float = 0.05, hi: float = 5000.0) -> float:
-    """The order-to-chaos boundary: the smallest sigma_w2 in [lo, hi] where chi_1 reaches 1, or where
+    """The order-to-chaos boundary: the smallest sigma_w2 in [lo, hi] where chi reaches 1, or where
     the fixed point disappears (the variance then grows without bound).
 
     For ReLU this is 2 whatever sigma_b2 (chi = sigma_w2/2 at every q); for tanh it is 1 at
@@ -165,7 +169,7 @@ def critical_sigma_w2(activation: str, sigma_b2: float = 0.0, lo: float = 0.05, 
     above = _beyond_order(act, grid, sigma_b2)
     if not above.any():
         raise ValueError(f"{activation} with sigma_b2 = {sigma_b2:g} has no order-to-chaos transition for "
-                         f"sigma_w2 in [{lo:g}, {hi:g}]: chi_1 stays below 1")
+                         f"sigma_w2 in [{lo:g}, {hi:g}]: chi stays below 1")
     if above[0]:
         raise ValueError(f"{activation} with sigma_b2 = {sigma_b2:g} is already chaotic at sigma_w2 = {lo:g}; "
                          f"lower lo to find the transition")
@@ -178,7 +182,7 @@ def critical_sigma_w2(activation: str, sigma_b2: float = 0.0, lo: float = 0.05, 
 
 
 def critical_line(activation: str, q_star) -> tuple[np.ndarray, np.ndarray]:
-    """The boundary chi_1 = 1 in parametric form: for each q* the (sigma_w2, sigma_b2) whose fixed point is
+    """The boundary chi = 1 in parametric form: for each q* the (sigma_w2, sigma_b2) whose fixed point is
     q* with chi(q*) = 1, i.e. sigma_w2 = 1 / E[phi'^2], sigma_b2 = q* - sigma_w2 E[phi^2] (Poole et al. 2016).
     For ReLU every q* gives (2, 0): its boundary is the whole vertical line sigma_w2 = 2."""
     act = get_activation(activation)
@@ -193,7 +197,7 @@ class MeanField:
     activation: str
     sigma_w2: np.ndarray
     sigma_b2: float
-    q: np.ndarray         # variance of the pre-activations z_l
+    q: np.ndarray         # q_l: mean square (= variance) of the pre-activations z_l
     act_mean: np.ndarray  # E[h_l]
     act_std: np.ndarray   # std of h_l
     chi: np.ndarray       # chi(q_l): the mean-square gradient factor of layer l
@@ -223,5 +227,5 @@ def mean_field(depth: int, activation: str, sigma_w2, sigma_b2: float = 0.0, inp
     for layer in range(1, depth):
         q[..., layer] = sigma_w2 * _square(act, q[..., layer - 1]) + sigma_b2
     mean, square = gaussian_mean(act.fn, q), _square(act, q)
-    chi = sigma_w2[..., None] * _slope_square(act, q)
-    return MeanField(activation, sigma_w2, sigma_b2, q, mean, np.sqrt(np.maximum(square - mean**2, 0.0)), chi)
+    factor = sigma_w2[..., None] * _slope_square(act, q)
+    return MeanField(activation, sigma_w2, sigma_b2, q, mean, np.sqrt(np.maximum(square - mean**2, 0.0)), factor)

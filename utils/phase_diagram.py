@@ -31,7 +31,7 @@ class PhaseDiagram:
 
     sweep: Sweep
     theory: MeanField   # arrays of shape (len(sigma_w2), depth)
-    critical: float     # chi_1 = 1 (mean field, infinitely deep)
+    critical: float     # chi = 1 (mean field, infinitely deep)
     device: str
 
     @property
@@ -85,8 +85,21 @@ def phase_diagram(activation: str = "tanh", sigma_b2: float = 0.05, depth: int =
     return PhaseDiagram(measured, mean_field(depth, activation, grid, sigma_b2), critical, measured.device)
 
 
+def draw_colorbar(ax, mesh) -> None:
+    """The colour bar of the map ``mesh`` on ``ax``: log10 of the gradient ratio, in decades, saturating at
+    +-COLOR_LIMIT. The first call takes room from ``ax`` for it; later calls (an explorer's redraws, which
+    empty every axes of the figure) draw it again in the same place."""
+    label = r"$\log_{10}$ ratio (decades)"
+    cax = getattr(ax, "colorbar_axes", None)
+    if cax is None:
+        ax.colorbar_axes = ax.figure.colorbar(mesh, ax=ax, label=label).ax
+    else:
+        ax.figure.colorbar(mesh, cax=cax, label=label)
+
+
 def plot_phase_diagram(result: PhaseDiagram, axes) -> None:
-    """Left: the measured log10 gradient ratio over (sigma_w2, depth), theory contours and chi_1 = 1.
+    """Left: the measured log10 gradient ratio over (sigma_w2, depth) with its colour bar, theory contours
+    and chi = 1.
     Right: the slice at full depth, every seed, their mean and the mean-field prediction."""
     ax_map, ax_cut = axes
     s2, depth = result.sigma_w2, result.sweep.settings["depth"]
@@ -94,16 +107,17 @@ def plot_phase_diagram(result: PhaseDiagram, axes) -> None:
     x_edges = np.concatenate([[s2[0] ** 2 / edges[0]], edges, [s2[-1] ** 2 / edges[-1]]])
     y_edges = np.arange(depth + 1) + 0.5
     cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="#bbbbbb")
-    ax_map.pcolormesh(x_edges, y_edges, np.ma.masked_invalid(result.measured.T), cmap=cmap,
-                      vmin=-COLOR_LIMIT, vmax=COLOR_LIMIT, shading="flat")
+    mesh = ax_map.pcolormesh(x_edges, y_edges, np.ma.masked_invalid(result.measured.T), cmap=cmap,
+                             vmin=-COLOR_LIMIT, vmax=COLOR_LIMIT, shading="flat")
+    draw_colorbar(ax_map, mesh)
     layers = np.arange(1, depth + 1)
     ax_map.contour(s2, layers, result.theory.log10_ratio_by_depth.T, levels=[-1, 1],
                    colors=COLORS["theory"], linestyles="--", linewidths=1.2)
     ax_map.plot([], [], "--", color=COLORS["theory"], lw=1.2, label="mean field: 10× down / up")
-    ax_map.axvline(result.critical, color=COLORS["theory"], lw=1.8, label=f"χ₁ = 1 at σ_w² = {result.critical:.3g}")
+    ax_map.axvline(result.critical, color=COLORS["theory"], lw=1.8, label=f"χ = 1 at σ_w² = {result.critical:.3g}")
     sigma_axis(ax_map, x_edges[0], x_edges[-1])
     ax_map.set(ylabel="depth d", xlim=(x_edges[0], x_edges[-1]), ylim=(0.5, depth + 0.5),
-               title=r"$\log_{10} \|\partial L/\partial h_1\| / \|\partial L/\partial h_d\|$: blue vanishes, red explodes")
+               title=r"$\log_{10} \|\partial \ell/\partial h_1\| / \|\partial \ell/\partial h_d\|$: blue vanishes, red explodes")
     ax_map.legend(loc="upper left")
 
     cut = result.sweep.log10_ratio[..., -1]
@@ -121,7 +135,7 @@ def describe_phase_diagram(result: PhaseDiagram) -> str:
     s = result.sweep.settings
     return (f"{s['activation']}, σ_b²={s['sigma_b2']:.3g}, depth {s['depth']}, width {s['width']}, {s['seeds']} seeds: "
             f"ratio 1 at depth {s['depth']} for σ_w² = {result.measured_neutral:.3g} measured, "
-            f"{result.theory_neutral:.3g} mean field; χ₁ = 1 at σ_w² = {result.critical:.3g}")
+            f"{result.theory_neutral:.3g} mean field; χ = 1 at σ_w² = {result.critical:.3g}")
 
 
 @register_explorer("ch3 phase diagram")
