@@ -43,7 +43,6 @@ from .blocks import Network
 from .devices import cpu_float64, pick_device
 from .explorer import Explorer, device_dropdown, dropdown, int_slider, log_slider, register_explorer
 from .gradient_flow import probe_with_readout
-from .initializers import init_linear
 from .mean_field import gaussian_mean
 from .plotting import COLORS, layer_axis, positive
 from .probes import Probe
@@ -100,8 +99,10 @@ def build_normalized_network(depth: int, width: int, activation: str = "relu", n
     in_dim = width if in_dim is None else check_int("in_dim", in_dim, minimum=1)
     torch.manual_seed(seed)
     net = Network([NormalizedBlock(d, width, activation, norm) for d in [in_dim] + [width] * (depth - 1)])
-    for layer in net.linears:
-        init_linear(layer, "normal", sigma_w2, 0.0)
+    with torch.no_grad():
+        for layer in net.linears:
+            layer.weight.normal_(0.0, math.sqrt(sigma_w2 / layer.in_features))
+            layer.bias.zero_()
     return net.to(pick_device(device)).train()
 
 
