@@ -39,7 +39,7 @@ def test_batchnorm_gradient_growth_rises_as_the_batch_shrinks():
 
 def test_the_batchnorm_gradient_ratio_grows_geometrically_with_depth_whatever_the_weight_scale():
     ratios = [normalization(depth=d, width=128, norm="batchnorm", batch=64).ratio for d in (10, 20, 40)]
-    assert ratios[0] < ratios[1] < ratios[2] and ratios[2] > 1e3
+    assert ratios[0] < ratios[1] < ratios[2] and ratios[2] > 500
     small = normalization(depth=40, width=128, norm="batchnorm", batch=64, sigma_w2=0.5)
     assert abs(math.log10(small.ratio / ratios[2])) < 0.3  # BatchNorm removes the weight scale
 
@@ -75,9 +75,10 @@ def test_the_block_is_linear_then_norm_then_activation_in_training_mode():
 
 
 def test_layernorm_makes_a_wrongly_scaled_deep_relu_net_train_and_batchnorm_does_not():
-    runs = {norm: train_normalized(depth=32, norm=norm, sigma_w2=1.0, lr=0.02, steps=150, batch=128)
+    runs = {norm: train_normalized(depth=32, norm=norm, sigma_w2=1.0, lr=0.02, steps=200, batch=128)
             for norm in ("none", "batchnorm", "layernorm")}
     assert runs["layernorm"].losses[-10:].mean() < runs["none"].losses[-10:].mean() - 0.1
+    assert runs["layernorm"].accuracy > 0.4
     assert runs["batchnorm"].losses[-10:].mean() > 1.3 and runs["none"].accuracy < 0.31
 
 
