@@ -42,15 +42,15 @@ from .activations import get_activation
 from .blocks import Network
 from .devices import cpu_float64, pick_device
 from .explorer import Explorer, device_dropdown, dropdown, int_slider, log_slider, register_explorer
-from .gradient_flow import probe_with_readout
 from .mean_field import gaussian_mean
 from .plotting import COLORS, layer_axis, positive
-from .probes import Probe
+from .probes import Probe, probe_network
 from .training import guessing_baseline, teacher_data
 from .validation import check_choice, check_int, check_number
 
 NORMALIZATIONS = ("none", "batchnorm", "layernorm")
 NORM_ACTIVATIONS = ("relu", "tanh")
+DTYPES = (torch.float32, torch.float64)
 STANDARD_SIGMA_W2 = {"relu": 2.0, "tanh": 1.0}  # He for ReLU, Xavier (square layers) for tanh
 NORM_COLORS = {"none": COLORS["plain"], "batchnorm": COLORS["residual"], "layernorm": COLORS["band"]}
 TOP_LAYERS_SKIPPED = 5  # the growth rate is fitted below the last few layers, where the readout enters
@@ -82,6 +82,13 @@ def _check(depth, width, activation, norm, sigma_w2) -> float:
     return check_number("sigma_w2 (weight variance)", sigma_w2, minimum=0.0, strict=True)
 
 
+def _check_dtype(dtype, device: torch.device) -> torch.dtype:
+    check_choice("dtype", dtype, DTYPES)
+    if dtype == torch.float64 and device.type == "mps":
+        raise ValueError("dtype torch.float64 is not available on mps (it has no float64); choose torch.float32")
+    return dtype
+
+
 def _check_batch(batch, norm: str) -> int:
     batch = check_int("batch size", batch, minimum=1)
     if norm == "batchnorm" and batch < 2:
@@ -92,10 +99,13 @@ def _check_batch(batch, norm: str) -> int:
 
 def build_normalized_network(depth: int, width: int, activation: str = "relu", norm: str = "batchnorm",
                              sigma_w2: float | None = None, in_dim: int | None = None, seed: int = 0,
-                             device="cpu") -> Network:
+                             device="cpu", dtype: torch.dtype = torch.float32) -> Network:
     """``depth`` NormalizedBlocks of ``width`` units (the first takes ``in_dim`` inputs, default width),
-    weights N(0, sigma_w2 / n_in) (default: He for ReLU, Xavier for tanh), biases 0; in training mode."""
+    weights N(0, sigma_w2 / n_in) (default: He for ReLU, Xavier for tanh), biases 0; in training mode.
+    The weights are drawn in float32 on the CPU, so every device and dtype starts from the same numbers."""
     sigma_w2 = _check(depth, width, activation, norm, sigma_w2)
+    dev = pick_device(device)
+    dtype = _check_dtype(dtype, dev)
     in_dim = width if in_dim is None else check_int("in_dim", in_dim, minimum=1)
     torch.manual_seed(seed)
     net = Network([NormalizedBlock(d, width, activation, norm) for d in [in_dim] + [width] * (depth - 1)])
@@ -103,7 +113,7 @@ def build_normalized_network(depth: int, width: int, activation: str = "relu", n
         for layer in net.linears:
             layer.weight.normal_(0.0, math.sqrt(sigma_w2 / layer.in_features))
             layer.bias.zero_()
-    return net.to(pick_device(device)).train()
+    return net.to(dev, dtype).train()
 
 
 def predicted_growth(activation: str, norm: str) -> float:
@@ -169,15 +179,19 @@ class NormResult:
 
 
 def normalization(depth: int = 50, width: int = 256, activation: str = "relu", norm: str = "batchnorm",
-                  batch: int = 64, sigma_w2: float | None = None, seed: int = 0, device="cpu") -> NormResult:
+                  batch: int = 64, sigma_w2: float | None = None, seed: int = 0, device="cpu",
+                  dtype: torch.dtype = torch.float32) -> NormResult:
     """Probe a ``depth``-block plain network with ``norm`` (see the module docstring) on one Gaussian batch
-    of shape (batch, width), at initialisation and in training mode. Seeded, device-aware; statistics in
-    float64 on CPU copies. Raises ValueError for an unknown norm or activation, depth < 1, or batch < 2
-    with batchnorm."""
+    of shape (batch, width), at initialisation and in training mode, with the input and the loss of
+    ``gradient_flow.probe_with_readout``. Seeded, device-aware; statistics in float64 on CPU copies.
+    ``dtype=torch.float64`` computes the network itself in float64 (CPU or CUDA): a BatchNorm network
+    amplifies float32 rounding enough that its digits change with the number of CPU threads.
+    Raises ValueError for an unknown norm, activation or dtype, depth < 1, or batch < 2 with batchnorm."""
     sigma_w2 = _check(depth, width, activation, norm, sigma_w2)
     _check_batch(batch, norm)
     dev = pick_device(device)
-    net = build_normalized_network(depth, width, activation, norm, sigma_w2, seed=seed, device=dev)
+    dtype = _check_dtype(dtype, dev)
+    net = build_normalized_network(depth, width, activation, norm, sigma_w2, seed=seed, device=dev, dtype=dtype)
     q, corr = np.full(depth, np.nan), np.full(depth, np.nan)
 
     def read(i):
@@ -192,12 +206,15 @@ def normalization(depth: int = 50, width: int = 256, activation: str = "relu", n
 
     handles = [layer.register_forward_hook(read(i)) for i, layer in enumerate(net.linears)]
     try:
-        probe = probe_with_readout(net, width, batch, seed, dev)
+        gen = torch.Generator().manual_seed(seed + 1)  # as probe_with_readout: the same x and r in every dtype
+        x = torch.randn(batch, width, generator=gen).to(dev, dtype)
+        readout = (torch.randn(width, generator=gen) / math.sqrt(width)).to(dev, dtype)
+        probe = probe_network(net, x, lambda h: (h @ readout).mean())
     finally:
         for handle in handles:
             handle.remove()
     settings = dict(depth=depth, width=width, activation=activation, norm=norm, batch=batch,
-                    sigma_w2=sigma_w2, seed=seed)
+                    sigma_w2=sigma_w2, seed=seed, dtype=str(dtype).removeprefix("torch."))
     return NormResult(settings, q, corr, probe, dev.type)
 
 
@@ -259,32 +276,41 @@ class NormTraining:
 
 def train_normalized(depth: int = 32, width: int = 64, activation: str = "relu", norm: str = "batchnorm",
                      sigma_w2: float | None = None, lr: float = 0.05, steps: int = 150, batch: int = 64,
-                     seed: int = 0) -> NormTraining:
+                     seed: int = 0, dtype: torch.dtype = torch.float32) -> NormTraining:
     """SGD on chapter 1's teacher data (``training.teacher_data``) for a ``depth``-block plain network with
     ``norm`` and a linear classifier head, on the CPU. The test accuracy is measured in eval mode
-    (BatchNorm then uses its running averages)."""
+    (BatchNorm then uses its running averages). Training amplifies rounding differences step by step, so the
+    run uses one CPU thread (the sums then add up in the same order on every machine, whatever its thread
+    count) and ``dtype`` (as for ``normalization``) can make it float64."""
     check_int("steps", steps, minimum=1)
     check_number("lr", lr, minimum=0.0, strict=True)
     _check(depth, width, activation, norm, sigma_w2)
     _check_batch(batch, norm)
+    dtype = _check_dtype(dtype, torch.device("cpu"))
     x, y, x_test, y_test = teacher_data(seed=seed)
+    x, x_test = x.to(dtype), x_test.to(dtype)
     body = build_normalized_network(depth, width, activation, norm, sigma_w2, in_dim=x.shape[1], seed=seed)
-    model = nn.Sequential(body, nn.Linear(width, int(y.max()) + 1))
+    model = nn.Sequential(body, nn.Linear(width, int(y.max()) + 1)).to(dtype)
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed + 1)
     losses = np.full(steps, np.nan)
-    for step in range(steps):
-        idx = torch.randint(len(x), (batch,), generator=gen)
-        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-        if not torch.isfinite(loss):
-            break
-        losses[step] = loss.item()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        accuracy = float((model(x_test).argmax(1) == y_test).float().mean())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for step in range(steps):
+            idx = torch.randint(len(x), (batch,), generator=gen)
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            if not torch.isfinite(loss):
+                break
+            losses[step] = loss.item()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            accuracy = float((model(x_test).argmax(1) == y_test).float().mean())
+    finally:
+        torch.set_num_threads(threads)
     return NormTraining(norm, losses, accuracy)
 
 
