@@ -958,7 +958,7 @@ assert round(as_variance) == 36
 #   without). BatchNorm keeps distinct inputs apart but makes the gradient explode at initialisation, as
 #   Yang et al. (2019) prove: 1.22 per ReLU layer at batch 64 against the large-batch theory's
 #   $\sqrt{\pi/(\pi-1)} = 1.211$, faster for small batches (1.65 at batch 4); a 32-layer BatchNorm network
-#   without shortcuts did not train. Deep networks combine normalisation with shortcuts.
+#   without shortcuts barely moved from guessing. Deep networks combine normalisation with shortcuts.
 #
 # ## Exercises
 #
