@@ -33,7 +33,10 @@
 # 7. read a phase diagram measured on hundreds of networks in one batched computation;
 # 8. explain what orthogonal weights add (the spread of the Jacobian's singular values), why constant
 #    weights never learn distinct units (and what breaks the symmetry), and how far one finite-width
-#    network strays from the theory.
+#    network strays from the theory;
+# 9. say what BatchNorm and LayerNorm fix in a deep plain network (the forward signal's scale) and what
+#    BatchNorm does not (its gradient grows by about 1.21 per ReLU layer at initialisation), and why
+#    deep networks combine normalisation with shortcuts.
 #
 # Every number quoted in the text is computed in a cell below and checked by an `assert` to the precision
 # it is quoted with.
@@ -392,7 +395,7 @@ assert abs(he_run.losses[-1] - 0.93) < 0.05 and he_run.accuracy > 0.45 and he_ru
 # frequencies, and the 29.6% of always answering the commonest class) and its first layer moves by two
 # parts in a hundred thousand; He's network learns (its loss falls to 0.93 in 300 steps). You will often
 # read that Xavier initialisation "has proved effective in practice" even though its linearity assumption
-# is violated (§10 checks the claim); for a deep ReLU stack it is not, and the factor of two is the whole
+# is violated (§11 checks the claim); for a deep ReLU stack it is not, and the factor of two is the whole
 # difference.
 #
 # ---
@@ -867,7 +870,209 @@ assert 1.8 < widths[32].spread[-1] / widths[128].spread[-1] < 2.2 and 2.3 < widt
 finite_width_explorer()
 
 # %% [markdown]
-# ## 10. Common claims, checked
+# ## 10. Normalisation, the third fix
+#
+# Two fixes for a deep network's gradient have appeared so far: chapter 2's shortcuts, which give every
+# layer an identity path, and this chapter's initialisation, which picks $\sigma_w^2$ so that each layer keeps
+# the signal's scale ($\chi = 1$). Both are decided once, before training. The third fix, the one most
+# networks use, acts *inside* the network on every forward pass: **normalisation** rescales each layer's
+# pre-activation so that its scale cannot drift, whatever the weights are.
+#
+# * **BatchNorm** (Ioffe & Szegedy, 2015) takes each unit separately. Over the $B$ inputs of the mini-batch
+#   it subtracts the unit's mean and divides by its standard deviation (plus a small $\epsilon$, $10^{-5}$ in
+#   PyTorch, against division by zero); then it multiplies by a learned scale $\gamma$ (initially 1) and adds
+#   a learned shift $\beta$ (initially 0). The mean and variance over the mini-batch are the **batch
+#   statistics**: one input's output depends on the other inputs in its batch, and a batch of one input
+#   has no spread to divide by.
+# * **Training mode and eval mode.** A module in *training mode* (`model.train()`, the default of a new
+#   module) uses the batch statistics and keeps running averages of them; in *eval mode* (`model.eval()`)
+#   BatchNorm uses the running averages instead, so that a prediction does not depend on the batch. This
+#   section measures networks at initialisation in training mode, as in the first training step.
+# * **LayerNorm** (Ba, Kiros & Hinton, 2016) does the same for each input separately, over its $n$ units:
+#   no batch statistics, and the same in both modes. (Chapter 2's pre-norm and post-norm are about where a
+#   LayerNorm sits relative to a shortcut; the networks here have none.)
+#
+# Each layer is Linear → Norm → activation: $z_l = W_l h_{l-1} + b_l$, $h_l = \phi(\mathrm{Norm}(z_l))$. This is where
+# Ioffe and Szegedy put BatchNorm (on the pre-activation, just before the nonlinearity), and the order of
+# torchvision's ResNets (convolution → BatchNorm → ReLU). Here is the network in plain PyTorch, 50 ReLU
+# layers of width 256, and the measurement: keep the gradient of every activation (`retain_grad`) and take
+# chapter 1's loss, a fixed random readout of the last layer averaged over a batch of 64 Gaussian inputs.
+# `utils.normalization.normalization` does the same with hooks, and reads $q_l$ and the correlation between
+# inputs on the way:
+
+# %%
+from utils.normalization import normalization, normalization_explorer, plot_normalization, plot_norm_training
+from utils.normalization import predicted_growth, train_normalized
+
+
+def plain_normalized_net(depth, width, norm, sigma_w2=2.0, seed=0):
+    torch.manual_seed(seed)
+    linears = [nn.Linear(width, width) for _ in range(depth)]
+    layers = []
+    for linear in linears:
+        nn.init.normal_(linear.weight, 0.0, math.sqrt(sigma_w2 / width))  # N(0, sigma_w2 / n_in); He: sigma_w2 = 2
+        nn.init.zeros_(linear.bias)
+        normalise = {"none": nn.Identity(), "batchnorm": nn.BatchNorm1d(width), "layernorm": nn.LayerNorm(width)}[norm]
+        layers += [linear, normalise, nn.ReLU()]
+    return nn.Sequential(*layers)  # a new module is in training mode: BatchNorm uses the batch statistics
+
+
+worst = 0.0
+for norm in ("none", "batchnorm", "layernorm"):
+    gen = torch.Generator().manual_seed(1)
+    h, readout = torch.randn(64, 256, generator=gen), torch.randn(256, generator=gen) / math.sqrt(256)
+    activations = []
+    for module in plain_normalized_net(50, 256, norm):
+        h = module(h)
+        if isinstance(module, nn.ReLU):
+            h.retain_grad()
+            activations.append(h)
+    (h @ readout).mean().backward()
+    by_hand = np.array([float(a.grad.double().norm()) for a in activations])
+    worst = max(worst, float(np.max(np.abs(by_hand / normalization(50, 256, "relu", norm, batch=64).grad_norm - 1))))
+shown = "< 1e-6" if worst < 1e-6 else f"{worst:.2g}"  # the two compute the same float32 operations
+print(f"||dl/dh_l|| by hand against normalization(), 3 norms x 50 layers: worst relative discrepancy {shown}")
+assert worst < 1e-6
+
+# %% [markdown]
+# Now the three networks at a weight scale that §4 showed to fail without a norm: $\sigma_w^2 = 1$ (Xavier),
+# a factor of two below He's. Left: $q_l$, the mean square of the pre-activation $z_l$ (before the norm).
+# Middle: $c_l$, the correlation between two different inputs' $z_l$, averaged over all pairs in the batch
+# (1: the network has mapped them to the same direction). Right: $\|\partial\ell/\partial h_l\|$. From here on the
+# cells compute in float64 (`dtype=torch.float64`): a BatchNorm network amplifies float32's rounding so
+# strongly that the second digit of its gradient ratio would depend on how many CPU threads add up the
+# sums. (The explorer computes in float32.)
+
+# %%
+at_xavier = {norm: normalization(norm=norm, sigma_w2=1.0, dtype=torch.float64) for norm in ("none", "batchnorm", "layernorm")}
+fig, axes = new_figure(3, width=3.8)
+plot_normalization(list(at_xavier.values()), axes)
+for norm, r in at_xavier.items():
+    print(f"{norm:9s}: q_1 = {r.q[0]:.2g}, q_50 = {r.q[-1]:.2g}, c_50 = {r.correlation[-1]:.2f}; "
+          f"gradient ratio first/last {r.ratio:.2g}, {r.growth:.3f} per layer going down")
+
+# %%
+no_norm, batch_norm, layer_norm = at_xavier.values()
+assert no_norm.q[-1] < 1e-14 and abs(no_norm.ratio - 8.4e-8) < 0.05e-8 and round(no_norm.correlation[-1], 2) == 0.99
+assert abs(batch_norm.q[-1] - 0.49) < 0.005 and abs(layer_norm.q[-1] - 0.51) < 0.005
+assert round(batch_norm.ratio, -2) == 7500 and round(batch_norm.growth, 2) == 1.22
+assert round(batch_norm.correlation[-1], 2) == 0.28 and round(layer_norm.correlation[-1], 2) == 0.99
+assert 0.99 < layer_norm.ratio < 1.01
+
+# %% [markdown]
+# * **The forward signal: both norms fix it.** Without a norm, each ReLU layer at $\sigma_w^2 = 1$ halves
+#   $q_l$, and after 50 layers it is $3\times10^{-15}$. With either norm, $q_l$ stays at $\sigma_w^2\,\mathbb E[\mathrm{relu}(u)^2] = 1/2$
+#   ($u$ a standard Gaussian) in every layer: 0.49 and 0.51 at layer 50. The weight scale no longer decides
+#   the signal's scale.
+# * **The gradient: LayerNorm fixes it, BatchNorm does not.** Without a norm the gradient vanishes
+#   ($8.4\times10^{-8}$ over 50 layers, as §4 predicts). With LayerNorm it stays flat (ratio 1). With
+#   BatchNorm it *explodes*: a factor of 1.22 per layer, 7500 over 50 layers, although the forward signal
+#   is perfectly steady.
+# * **Distinct inputs: BatchNorm keeps them apart.** Deep ReLU layers without a norm map all inputs to
+#   nearly the same direction ($c_{50} = 0.99$), and LayerNorm does not change that: it rescales each input
+#   on its own. BatchNorm subtracts each unit's mean over the batch, the part all inputs share, and
+#   $c_{50}$ stays at 0.28.
+#
+# The exploding gradient is not an accident of this network. Yang et al. (2019) develop a mean-field theory
+# of BatchNorm and show that, in a network without shortcuts, the gradient at initialisation grows
+# exponentially with depth, and that no choice of weight variance or nonlinearity removes it (it is
+# smaller the closer the network is to linear). A short calculation, in the aside below, predicts the
+# rate for a wide network and a large batch: $\sqrt{\pi/(\pi-1)} = 1.211$ per layer for ReLU. The
+# measurement, for ReLU and tanh over batch sizes from 4 to 256:
+
+# %%
+batches = (4, 8, 16, 64, 256)
+growth = {(act, b): normalization(activation=act, norm="batchnorm", batch=b, dtype=torch.float64).growth
+          for act in ("relu", "tanh") for b in batches}
+print(f"{'BatchNorm':9s} {'theory':>7s}  " + "  ".join(f"B = {b:<4d}" for b in batches) + "   growth of ||dl/dh_l|| per layer")
+for act in ("relu", "tanh"):
+    print(f"{act:9s} {predicted_growth(act, 'batchnorm'):7.3f}  " + "  ".join(f"{growth[(act, b)]:8.2f}" for b in batches))
+layer_growth = {act: normalization(activation=act, norm="layernorm", dtype=torch.float64).growth for act in ("relu", "tanh")}
+print("LayerNorm, B = 64: " + ", ".join(f"{act} {g:.3f} (theory {predicted_growth(act, 'layernorm'):.3f})" for act, g in layer_growth.items()))
+
+# %%
+assert abs(predicted_growth("relu", "batchnorm") ** 2 - math.pi / (math.pi - 1)) < 1e-9
+assert round(predicted_growth("relu", "batchnorm"), 3) == 1.211 and round(predicted_growth("tanh", "batchnorm"), 3) == 1.085
+for act in ("relu", "tanh"):  # from batch 64 on, within 1.5% of the large-batch theory; growing as the batch shrinks
+    assert all(abs(growth[(act, b)] / predicted_growth(act, "batchnorm") - 1) < 0.015 for b in (64, 256))
+    assert growth[(act, 4)] > growth[(act, 8)] > growth[(act, 16)] > growth[(act, 64)]
+assert round(growth[("relu", 4)], 2) == 1.65 and round(growth[("tanh", 4)], 2) == 1.45
+assert abs(layer_growth["relu"] - 1) < 0.005 and abs(layer_growth["tanh"] / predicted_growth("tanh", "layernorm") - 1) < 0.005
+
+# %% [markdown]
+# The claim holds, with the numbers. For ReLU the gradient grows by 1.22 per layer at batch 64 and 1.20 at
+# batch 256, within 1.5% of the theory's 1.211; for tanh by 1.10 and 1.09 against 1.085. The smaller the
+# batch, the faster it grows: 1.65 per layer for ReLU at batch 4, 1.45 for tanh. And LayerNorm is not
+# immune either: with ReLU it is neutral (1.003, theory exactly 1), but with tanh it grows by 1.086 per
+# layer, the theory's 1.085, BatchNorm's large-batch value: tanh is odd, so centring over the batch
+# changes nothing.
+#
+# > **Aside — where 1.211 comes from.** In a wide layer, after the norm each unit's input to $\phi$ is close
+# > to a standard Gaussian $u$. Going down, the gradient's mean square is multiplied by $\mathbb E[\phi'(u)^2]$ at
+# > $\phi$, by $\sigma_w^2$ at $W^\top$ (§1's backward rule), and divided at the norm by the variance the norm
+# > divided by. BatchNorm divides unit $i$ of $z_{l+1} = W h_l$ by its variance over the batch,
+# > $\sigma_w^2 \operatorname{Var}\phi(u)$; LayerNorm divides by the mean square over units, whose mean is about 0, so
+# > by $\sigma_w^2\,\mathbb E[\phi(u)^2]$. $\sigma_w^2$ cancels, and one layer multiplies the mean-square gradient by
+# > $$\frac{\mathbb E[\phi'(u)^2]}{\operatorname{Var}\phi(u)}\ \text{(BatchNorm)}, \qquad \frac{\mathbb E[\phi'(u)^2]}{\mathbb E[\phi(u)^2]}\ \text{(LayerNorm)}.$$
+# > For ReLU, $\mathbb E[\phi'^2] = \mathbb E[\phi^2] = 1/2$ and $\mathbb E[\phi] = 1/\sqrt{2\pi}$, so $\operatorname{Var}\phi = (\pi-1)/(2\pi)$: BatchNorm
+# > gives $\pi/(\pi-1) = 1.467$ in mean square, $1.211$ in norm, and LayerNorm exactly 1. For tanh, which is
+# > odd, both give $1.085^2$ (computed by quadrature, as in §5). For BatchNorm the factor exceeds 1 for every
+# > nonlinear $\phi$: the Gaussian Poincaré inequality says $\operatorname{Var}\phi(u) \le \mathbb E[\phi'(u)^2]$, with equality
+# > only for a linear $\phi$. That is why no weight scale and no activation removes the explosion, and why a
+# > nearly linear network explodes least. The calculation ignores two things a small batch brings in: the
+# > part of BatchNorm's backward pass that comes from the batch mean and variance depending on every
+# > input, and the noise of a variance estimated from $B$ numbers. Yang et al. treat the batch size exactly.
+#
+# **Training.** The same plain ReLU network, 32 layers of width 64 at $\sigma_w^2 = 1$, with a linear
+# classifier on top, trained for 300 steps of SGD (learning rate 0.02, batches of 128) on chapter 1's
+# 4-class problem; the test accuracy is measured in eval mode. (Training amplifies rounding differences
+# step by step, so `train_normalized` runs on one CPU thread, here in float64.)
+
+# %%
+trained = {norm: train_normalized(depth=32, width=64, norm=norm, sigma_w2=1.0, lr=0.02, steps=300, batch=128,
+                                  dtype=torch.float64) for norm in ("none", "batchnorm", "layernorm")}
+fig, ax = new_figure()
+plot_norm_training(trained.values(), ax)
+for norm, run in trained.items():
+    print(f"{norm:9s}: loss {run.losses[0]:.3f} at step 1, {run.losses[-10:].mean():.3f} over the last 10 steps; "
+          f"test accuracy {run.accuracy:.1%}")
+print(f"ln 4 = {math.log(4):.3f} (a fresh 4-class classifier)")
+at_start = normalization(depth=32, width=64, norm="batchnorm", batch=128, sigma_w2=1.0, dtype=torch.float64)
+print(f"the BatchNorm network at initialisation (Gaussian inputs): gradient ratio first/last {at_start.ratio:.0f}")
+
+# %%
+final = {norm: run.losses[-10:].mean() for norm, run in trained.items()}
+assert all(abs(run.losses[0] - math.log(4)) < 0.1 for run in trained.values())
+assert abs(final["none"] - 1.37) < 0.01 and abs(final["batchnorm"] - 1.36) < 0.01 and abs(final["layernorm"] - 1.16) < 0.01
+assert round(trained["none"].accuracy, 3) == 0.296 and round(trained["layernorm"].accuracy, 2) == 0.47
+assert round(trained["batchnorm"].accuracy, 2) == 0.34 and round(at_start.ratio) == 195
+
+# %% [markdown]
+# All three start near $\ln 4 = 1.386$, the loss of a uniform guess over 4 classes. Without a norm the
+# network stays at the loss of guessing, as in §4 (29.6% accuracy: always the commonest class). With
+# LayerNorm the same badly scaled network learns (loss 1.16, 47%). With BatchNorm it barely moves (loss
+# 1.36, 34%): at initialisation its first layer's gradient is 195 times its last one's, so one learning rate
+# cannot suit both ends of the network.
+#
+# So normalisation fixes the **forward** signal's scale, and with it the network's sensitivity to the
+# weight scale; it does not by itself fix the **gradient**. BatchNorm, the norm of most convolutional
+# networks, makes the gradient explode in a deep plain stack. In practice it is never used alone at depth:
+# a ResNet puts BatchNorm *inside* each residual branch, and the shortcut of chapter 2 carries the gradient
+# around it, so the per-layer factor no longer compounds over the whole depth (Yang et al. find
+# BatchNorm networks without shortcuts untrainable at large depth). Transformers use LayerNorm, with
+# shortcuts too (chapter 2 §4). The three fixes work together: initialisation sets the starting scale,
+# normalisation holds the forward scale during training, and shortcuts keep the backward path short.
+#
+# **Predict, then check.** (1) BatchNorm, ReLU, batch size 2: how fast does the gradient grow? (2) LayerNorm with
+# ReLU at $\sigma_w^2 = 0.1$ and at 10: does anything change? (3) tanh with LayerNorm at $\sigma_w^2 = 0.1$: how fast does
+# the gradient grow, and why does $\sigma_w^2$ not matter?
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+normalization_explorer()
+
+# %% [markdown]
+# ## 11. Common claims, checked
 #
 # Three statements about initialisation turn up in textbooks, courses and forum answers. Here is each one
 # as you are likely to meet it, how far it holds, and where this chapter shows it.
@@ -931,6 +1136,12 @@ assert round(as_variance) == 36
 # * Constant or zero weights never produce distinct units (rounding does not help; dropout does, slowly);
 #   a finite-width ReLU network sits at $\exp\big(-2.5\,d/n \pm \sqrt{5d/n}\big)$ of the average, and the downward
 #   shift dominates the spread once $d/n > 0.8$.
+# * Normalisation (Linear → Norm → activation) holds $q_l$ at $\sigma_w^2\,\mathbb E[\phi(u)^2]$ whatever the weight scale, so
+#   LayerNorm rescues a 50-layer ReLU network at $\sigma_w^2 = 1$ (gradient ratio 1, against $8\times10^{-8}$
+#   without). BatchNorm keeps distinct inputs apart but makes the gradient explode at initialisation, as
+#   Yang et al. (2019) prove: 1.22 per ReLU layer at batch 64 against the large-batch theory's
+#   $\sqrt{\pi/(\pi-1)} = 1.211$, faster for small batches (1.65 at batch 4); a 32-layer BatchNorm network
+#   without shortcuts barely moved from guessing. Deep networks combine normalisation with shortcuts.
 #
 # ## Exercises
 #
@@ -957,6 +1168,15 @@ assert round(as_variance) == 36
 # 6. *(small implementation)* Re-run §8 with `init="constant"` for ReLU instead of tanh. Does the rank
 #    argument still hold? What is special about ReLU's slope at exactly zero for `init="zeros"`? (PyTorch
 #    takes ReLU$'(0) = 0$.)
+# 7. *(predict, then check)* §10's aside gives the growth of $\|\partial\ell/\partial h_l\|$ per BatchNorm layer as
+#    $\sqrt{\mathbb E[\phi'(u)^2] / \operatorname{Var}\phi(u)}$. Compute it by hand for the identity ($\phi(u) = u$) and explain why a
+#    BatchNorm network that is nearly linear explodes least. Then predict the gradient ratio first/last
+#    of a 30-layer BatchNorm ReLU network at batch 256, and check it with
+#    `normalization(depth=30, norm="batchnorm", batch=256)`.
+# 8. *(predict, then check)* BatchNorm's output for one input depends on the other inputs of its batch.
+#    Build `plain_normalized_net(5, 256, "batchnorm")` from §10, feed it a batch of 64 inputs and the
+#    first 8 of them alone, and compare the first 8 outputs. Then call `.eval()` on the network and
+#    repeat: what changes, and why?
 #
 # **Check your answers.** Open the hidden cell below, replace `None` by your numbers and run it: it
 # computes the book's answers and says right or wrong, with a hint.
@@ -988,6 +1208,12 @@ check_answer("ch3_he_uniform_bound", None)  # exercise 4: your bound a for nn.Li
 # * torchvision, `torchvision/models/resnet.py` (`kaiming_normal_(mode="fan_out", nonlinearity="relu")`).
 # * A. Zhang, Z. C. Lipton, M. Li, A. J. Smola, *Dive into Deep Learning*, §5.4 "Numerical stability and
 #   initialization" (and §5.6 "Dropout").
+# * S. Ioffe, C. Szegedy (2015), Batch normalization: accelerating deep network training by reducing internal
+#   covariate shift, *ICML*.
+# * J. L. Ba, J. R. Kiros, G. E. Hinton (2016), Layer normalization, arXiv:1607.06450.
+# * G. Yang, J. Pennington, V. Rao, J. Sohl-Dickstein, S. S. Schoenholz (2019), A mean field theory of batch
+#   normalization, *ICLR*.
+# * K. He, X. Zhang, S. Ren, J. Sun (2016), Deep residual learning for image recognition, *CVPR*.
 
 # %% [markdown]
 # ## Answer key (for teachers)
@@ -995,7 +1221,7 @@ check_answer("ch3_he_uniform_bound", None)  # exercise 4: your bound a for nn.Li
 # The cell below computes every exercise's answer with the chapter's own functions and checks it. It is
 # collapsed; open it after trying the exercises.
 
-# %% tags=["hide-cell"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hide-cell"]
 # Ex. 1: leaky ReLU (slope 0.01) at He's sigma_w2 = 2: chi = 2 (1 + 0.01^2) / 2 at every q (the slope does not depend
 # on the scale of z); q itself grows by that factor a layer, so there is no fixed point for `chi` to find
 leaky_chi = [float(gradient_factor(q, "leaky_relu", 2.0)) for q in (0.1, 10.0)]
@@ -1054,3 +1280,19 @@ largest = max(float(p.grad.abs().max()) for block in relu_grads["zeros"].linears
 print("Ex. 6: ReLU, constant: rows of dl/dW_l that differ, layers 1..5: " + " ".join(f"{v:.2g}" for v in spreads)
       + f"; zeros: largest gradient of any weight or bias {largest:.0f} (ReLU'(0) = 0 blocks even the top layer)")
 assert all(v == 0 for v in spreads[:-1]) and spreads[-1] > 0 and largest == 0
+# Ex. 7: identity: E[phi'^2] = 1 = Var(u), so the factor is 1; the nearer linear, the nearer 1. Over 30 layers: 1.211^29
+bn_30 = normalization(depth=30, norm="batchnorm", batch=256, dtype=torch.float64)
+bn_prediction = predicted_growth("relu", "batchnorm") ** 29
+print(f"Ex. 7: identity: sqrt(1/1) = 1, no growth; ReLU, 30 layers, batch 256: predicted 1.211^29 = {bn_prediction:.0f}, "
+      f"measured ratio first/last {bn_30.ratio:.0f}")
+assert abs(predicted_growth("relu", "batchnorm") ** 29 / bn_30.ratio - 1) < 0.5
+# Ex. 8: in training mode BatchNorm normalises with the batch's own statistics, so the first 8 inputs' outputs depend
+# on whether the other 56 are there; in eval mode it uses the running averages, the same for both batches
+bn_net = plain_normalized_net(5, 256, "batchnorm")
+batch_64 = torch.randn(64, 256, generator=torch.Generator().manual_seed(2))
+with torch.no_grad():
+    train_gap = float((bn_net(batch_64)[:8] - bn_net(batch_64[:8])).abs().max())
+    bn_net.eval()
+    eval_gap = float((bn_net(batch_64)[:8] - bn_net(batch_64[:8])).abs().max())
+print(f"Ex. 8: largest difference in the first 8 outputs, training mode {train_gap:.2g}; eval mode {above(eval_gap, 1e-6)}")
+assert train_gap > 0.01 and eval_gap < 1e-6

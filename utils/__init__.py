@@ -5,7 +5,7 @@ Importing ``utils`` imports every chapter module, so ``EXPLORERS`` lists every e
 
 from . import (  # noqa: F401  (importing a chapter's modules registers its explorers and figures)
     activation_masks, block_builder, dead_units, diagnostics, digits, finite_width, initialization, jacobian_spectrum,
-    matrix_products, module_mechanics, norm_placement, phase_diagram, pruning, residual_scaling, shortcuts,
+    matrix_products, module_mechanics, norm_placement, normalization, phase_diagram, pruning, residual_scaling, shortcuts,
     speed_checks, training,
 )
 from .activations import ACTIVATIONS, get_activation
