@@ -256,12 +256,13 @@ fig, axes = new_figure(2)
 plot_gradient_flow(relus, axes)
 assert all(1 / 2.1 < m < 2.1 for m in measured_over_predicted)
 assert [r.verdict for r in relus] == ["vanishing", "healthy", "exploding"]
+assert round(math.log10(relus[2].ratio / relus[0].ratio)) == 9
 
 # %% [markdown]
 # Three independently drawn networks agree with the one-line prediction within a factor of 2.1, over
 # nine orders of magnitude. The factor left over is one network's luck: at width 128 the product of 29
-# random Jacobians fluctuates around its root-mean-square law (§1's tax; chapter 3 measures it). With zero
-# biases, as here, the forward signal (left) follows the same law, because the forward pass multiplies by
+# random Jacobians fluctuates around its root-mean-square law, as §1's products did (chapter 3 measures
+# it). With zero biases, as here, the forward signal (left) follows the same law, because the forward pass multiplies by
 # $W_l$ and the backward pass by $W_l^\top$. With random biases ($\sigma_b^2 > 0$) it does not: every layer
 # adds the bias's variance afresh, so a shrinking forward signal settles at a level where shrinking and
 # adding balance (a *fixed point*; chapter 3 computes it and shows He's forward spread levelling off there),
