@@ -19,8 +19,8 @@
 #
 # 1. write the gradient at layer $l$ as a product of layer Jacobians, and say why such a product
 #    shrinks or grows geometrically with depth;
-# 2. explain why a deep sigmoid network's first layers receive almost no gradient ($\sigma' \le 1/4$,
-#    saturation), and when that stops being true;
+# 2. explain why a deep sigmoid network's first layers receive almost no gradient (the sigmoid's slope
+#    is at most 1/4, and it saturates), and when that stops being true;
 # 3. explain why, for ReLU, the *scale of the weights* — not the activation — decides growth or decay;
 # 4. read the per-layer diagnostics: activation mean and spread, fraction of saturated or switched-off
 #    units, histograms, gradient norms on a log axis;
@@ -74,7 +74,9 @@ from utils.training import FLOAT32_EPS, guessing_baseline, plot_training, plot_u
 # \qquad
 # \frac{\partial \ell}{\partial W_l} = \Big(\phi'(z_l) \odot \frac{\partial \ell}{\partial h_l}\Big)\, h_{l-1}^\top .$$
 #
-# The gradient that reaches layer 1 has been multiplied by $L-1$ matrices. If each one, on average,
+# Here $\phi'$ is the activation's slope (derivative), $\operatorname{diag}(\cdot)$ the diagonal matrix with that
+# vector on its diagonal, and $\odot$ the entry-by-entry product. The gradient that reaches layer 1 has been
+# multiplied by $L-1$ matrices. If each one, on average,
 # multiplies the length of a vector by the same factor, the result scales like that factor to the power
 # $L-1$: a little below 1 becomes nothing, a little above 1 becomes enormous.
 #
@@ -108,8 +110,9 @@ for ax, result in zip(axes, products.values()):
 # three medians within 5%. Narrow networks pay more of this tax; the explorer below lets you see it (try width 4).
 #
 # > **Aside — where $e^{-L/(2n)}$ comes from.** For a unit vector $v$ the $n$ entries of $Mv$ are independent
-# > Gaussians of variance $s^2/n$, so $\|Mv\|^2 / s^2$ times $n$ follows the chi-squared distribution with $n$
-# > degrees of freedom: its mean is 1 after dividing by $n$, but the mean of its *logarithm* is about $-1/n$
+# > Gaussians of variance $s^2/n$, so $n\|Mv\|^2 / s^2$ is a sum of $n$ squared standard Gaussians: it follows
+# > the chi-squared distribution with $n$ degrees of freedom. Divide it by $n$ and its mean is 1, but the
+# > mean of its *logarithm* is about $-1/n$
 # > (the logarithm is concave, so averaging it penalises the small values more than it rewards the large ones).
 # > The log of the squared length after $L$ factors is a sum of $L$ such independent terms, each
 # > $\log s^2 - 1/n$ on average, so the typical squared length is $s^{2L} e^{-L/n}$ and the typical length
@@ -125,7 +128,8 @@ assert abs(0.9**50 - 5.2e-3) < 1e-4 and abs(1.1**50 - 117) < 1 and abs(np.exp(-5
 # %% [markdown]
 # **Predict, then check.** With scale 1.0 and depth 200, will the median be above or below 0.5 at
 # width 16? At width 256? Move the sliders (each change re-runs the experiment; the readout gives the
-# median and the time it took).
+# median and the time it took). The explorer multiplies 20 vectors, not 200, so even at the cell's settings
+# its median differs from the one printed above by several percent.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -148,8 +152,11 @@ assert abs(peaks["sigmoid"] - 0.25) < 1e-6 and abs(peaks["tanh"] - 1.0) < 1e-6
 
 # %% [markdown]
 # Now a real network: 30 sigmoid layers of width $n = 128$, weights drawn as $\mathcal N(0, \sigma_w^2/n)$ with
-# $\sigma_w^2 = 1$ (a variance-preserving scale for the weights alone), biases drawn as
-# $\mathcal N(0, \sigma_b^2)$ with $\sigma_b^2 = 0$ (zero biases), a batch of 128 Gaussian inputs. The loss is a
+# $\sigma_w^2 = 1$, biases drawn as
+# $\mathcal N(0, \sigma_b^2)$ with $\sigma_b^2 = 0$ (zero biases), a batch of 128 Gaussian inputs. We call $\sigma_w^2$
+# the *weight variance*: strictly, it is the variance of one weight times the fan-in $n$ (the explorer's slider
+# spells this out), and it plays the role of §1's $s^2$ — with $\sigma_w^2 = 1$ the matrix $W_l$ alone keeps a
+# vector's length in root mean square. The loss is a
 # fixed random linear readout of the last layer, $\ell = \text{mean over the batch of } h_L \cdot r$, so the
 # gradient that enters the top is the same whatever the depth, and everything we see below is the product
 # at work. Here is the whole experiment in plain PyTorch. PyTorch keeps gradients only for the leaves of the
@@ -204,7 +211,8 @@ assert round(sigmoid.probe.act_std.min(), 2) == 0.10 and round(sigmoid.probe.act
 # forward pass looks healthy. It is not; §4 shows what that number hides.
 #
 # Can bigger weights rescue the sigmoid? They make $\|W\|$ larger, but they also push the
-# pre-activations out to where the sigmoid is flat.
+# pre-activations out to where the sigmoid is flat. The book counts a unit (for one input) as *saturated*
+# when its slope is below 5% of the activation's peak slope — for the sigmoid, $|z|$ above about 4.4.
 
 # %%
 sigmoids = [gradient_flow(depth=30, activation="sigmoid", sigma_w2=s2) for s2 in (1.0, 16.0, 100.0)]
@@ -213,6 +221,8 @@ for r in sigmoids:
           f"saturated units in layer 15: {r.probe.frac_inactive[14]:.0%}")
 assert sigmoids[1].ratio < 1e-4 and 0.1 < sigmoids[2].ratio < 10
 assert sigmoids[0].probe.frac_inactive[14] < 0.01 and round(sigmoids[2].probe.frac_inactive[14], 2) == 0.55
+p_flat = (1 - math.sqrt(1 - 4 * 0.05 * 0.25)) / 2  # sigma(z) at the slope sigma(1 - sigma) = 5% of 1/4
+assert round(-math.log(p_flat / (1 - p_flat)), 1) == 4.4
 
 # %% [markdown]
 # With $\sigma_w^2 = 100$ the gradient at layer 1 is again within a factor of ten of the top — at the
@@ -246,12 +256,13 @@ fig, axes = new_figure(2)
 plot_gradient_flow(relus, axes)
 assert all(1 / 2.1 < m < 2.1 for m in measured_over_predicted)
 assert [r.verdict for r in relus] == ["vanishing", "healthy", "exploding"]
+assert round(math.log10(relus[2].ratio / relus[0].ratio)) == 9
 
 # %% [markdown]
 # Three independently drawn networks agree with the one-line prediction within a factor of 2.1, over
 # nine orders of magnitude. The factor left over is one network's luck: at width 128 the product of 29
-# random Jacobians fluctuates around its root-mean-square law (§1's tax; chapter 3 measures it). With zero
-# biases, as here, the forward signal (left) follows the same law, because the forward pass multiplies by
+# random Jacobians fluctuates around its root-mean-square law, as §1's products did (chapter 3 measures
+# it). With zero biases, as here, the forward signal (left) follows the same law, because the forward pass multiplies by
 # $W_l$ and the backward pass by $W_l^\top$. With random biases ($\sigma_b^2 > 0$) it does not: every layer
 # adds the bias's variance afresh, so a shrinking forward signal settles at a level where shrinking and
 # adding balance (a *fixed point*; chapter 3 computes it and shows He's forward spread levelling off there),
@@ -262,7 +273,9 @@ assert [r.verdict for r in relus] == ["vanishing", "healthy", "exploding"]
 # The weight gradient $\partial \ell/\partial W_l = (\phi' \odot \partial\ell/\partial h_l)\, h_{l-1}^\top$ is a product of the two,
 # so it scales by $c^{L-1}$ in *every* layer. The ratio of weight gradients between the first and last
 # layer therefore does not depend on the scale at all. To see it, take *one* network's draws and scale
-# them ($\sigma_w^2 = 1, 2, 4$ drawn from the same random seed are exactly that), and compare with the activation
+# them (`gradient_flow` called with the same `seed` — here its default — draws the same standard Gaussians
+# for $\sigma_w^2 = 1, 2, 4$ and multiplies them by $\sqrt{\sigma_w^2/n}$, so those three networks are exactly
+# that; the three above had different seeds), and compare with the activation
 # gradient, which does depend on the scale:
 
 # %%
@@ -285,7 +298,10 @@ assert scaled[2].ratio / scaled[0].ratio > 1e8
 # deviation of each unit over the batch, averaged over units), of the fraction of units that are
 # saturated (sigmoid, tanh) or switched off (ReLU), and histograms of the activations show a sick
 # network at a glance. Here the 30-layer sigmoid net from §2, the He-initialised ReLU net and the ReLU
-# net with $\sigma_w^2 = 1$:
+# net with $\sigma_w^2 = 1$. The table prints, for a few layers, the activation `mean`; `std`, the spread of
+# all the layer's activations, over inputs and units together; `over batch`, the spread across inputs just
+# described; `flat`, the fraction of (input, unit) pairs where the slope is below 5% of its peak (saturated
+# or off, as in §2); and $\|\partial\ell/\partial h_l\|$:
 
 # %%
 sick_and_well = [sigmoid, relus[1], relus[0]]
@@ -389,8 +405,8 @@ assert 0.1 < tanhs[0].ratio < 1 and tanhs[1].ratio > 10
 #    (Section 1 has the answer.)
 # 4. tanh has slope 1 at zero. Which $\sigma_w^2$ keeps it healthy at depth 100?
 #
-# Push it too far — ReLU, depth 100, $\sigma_w^2 = 31.6$ — and the forward signal exceeds what float32 can
-# hold. The explorer then says where it happened instead of drawing a blank plot:
+# Push it too far — ReLU, depth 100, $\sigma_w^2 = 31.6$ (on the slider, 30 or 35 does the same) — and the
+# forward signal exceeds what float32 can hold. The explorer then says where it happened instead of drawing a blank plot:
 
 # %%
 overflow = gradient_flow(depth=100, activation="relu", sigma_w2=31.6)
@@ -414,7 +430,7 @@ precomputed_explorer(gradient_flow_explorer(device="cpu"), "depth", [5, 10, 20, 
 #
 # A gradient of $10^{-18}$ is not a slow gradient; it is no gradient. Train three 20-layer networks of
 # width 64 for 300 steps of SGD (learning rate 0.1, batch 128) on a synthetic 4-class problem (Gaussian
-# inputs labelled by a random teacher network; `utils/training.py`), and record how far each layer's
+# inputs labelled by a fixed random network, the *teacher*; `utils/training.py`), and record how far each layer's
 # weights moved, $\|W_l^{end} - W_l^{start}\| / \|W_l^{start}\|$.
 #
 # One check comes before any training: the *expected initial loss*. A fresh classifier with $K$ classes knows
@@ -494,10 +510,14 @@ assert 1e-8 < sigmoid_run.rel_change[11] < 1e-7
 assert w_start.abs()[changed].max() < 2e-3 * typical and np.all(sigmoid_run.frac_changed[16:] == 1.0)
 assert round(sigmoid_run.frac_changed[9], 2) == 0.02 and round(sigmoid_run.frac_changed[11], 2) == 0.27
 assert round(sigmoid_run.frac_changed[13], 2) == 0.96 and round(sigmoid_run.frac_changed[10], 2) == 0.07
+largest_changed = w_start.abs()[changed].max()
+assert int(changed.sum()) == 2 and int((w_start.abs() <= largest_changed).sum()) == 3
+assert round(FLOAT32_EPS * typical / 2 * 1e9) == 5 and 1e-12 < FLOAT32_EPS * largest_changed / 2 < 1e-11
 
 # %% [markdown]
 # Layer 8's updates are far too small for a typical entry, which would need one above $5\times10^{-9}$, but
-# its 2 entries that happen to lie closest to zero need only some $10^{-12}$ — and when such an entry does
+# the entries nearest zero need only some $10^{-12}$: its 2 changed entries are among the 3 of its 4096 that
+# lie closest to zero. And when such an entry does
 # move, it moves by a whole rounding step of its own size. A layer's relative change
 # $\|\Delta W_l\|/\|W_l\|$ can therefore be far below $\varepsilon$: it is a few tiny entries stepping,
 # while the rest stand still. Going up, the updates grow about fourfold per layer and clear the bar for
@@ -619,9 +639,12 @@ assert torch.finfo(torch.float16).max == 65504
 # > In float32 a gradient of $10^{-6}$ or $10^{3}$ is perfectly representable; what goes wrong in §6 is
 # > the size of the update *relative to the weight* it changes ($10^{-15}$ against float32's $10^{-7}$
 # > resolution), and what goes wrong in §7 is the length of the step. The range matters more in float16
-# > (largest value 65504, smallest normal $6\times10^{-5}$), which is why mixed-precision training scales
-# > the loss (Micikevicius et al., 2018). A better rule: watch the ratio between layers and the size of
-# > updates relative to weights — the update-to-data ratio, about $10^{-3}$ and well above $\varepsilon$ —
+# > (largest value 65504, smallest normal $6\times10^{-5}$ — the *smallest normal* number is the smallest one
+# > stored with full precision; below it a float keeps fewer and fewer digits, then rounds to 0). That is
+# > why *mixed-precision training*, which does most of its arithmetic in float16, multiplies the loss by a
+# > large constant before the backward pass, so that small gradients stay above that floor, and divides the
+# > gradients by it again before the step (Micikevicius et al., 2018). A better rule: watch the ratio between
+# > layers and the size of updates relative to weights — the update-to-data ratio, about $10^{-3}$ and well above $\varepsilon$ —
 # > as this chapter's plots do (§4 and §6).
 #
 # ## What we saw
@@ -644,6 +667,7 @@ assert torch.finfo(torch.float16).max == 65504
 # ## Exercises
 #
 # Everything an exercise needs is imported at the top of the chapter (`gradient_flow`, `train_network`,
+# `new_figure`,
 # `plot_update_ratio`, the explorer).
 #
 # 1. *(predict, then check)* §4 printed the gradient ratio of the tanh network with $\sigma_w^2 = 1$ at depth
@@ -653,7 +677,7 @@ assert torch.finfo(torch.float16).max == 65504
 # 2. Derive the ReLU factor $\sigma_w^2/2$: show $\mathbb E[\phi'(z)^2] = \tfrac12$ for $z$ symmetric about 0
 #    (with PyTorch's convention ReLU$'(0) = 0$; for a continuous $z$ the point 0 has probability 0) and
 #    $\mathbb E\|W^\top u\|^2 = \sigma_w^2 \|u\|^2$ when $W_{ij} \sim \mathcal N(0, \sigma_w^2/n)$.
-# 3. *(predict, then check)* GELU, $\phi(z) = z\,\Phi(z)$ with $\Phi$ the standard normal distribution function,
+# 3. *(predict, then check)* GELU, $\phi(z) = z\,\Phi(z)$ with $\Phi$ the standard normal cumulative distribution function,
 #    is a smoothed ReLU (transformers use it): close to ReLU for large $|z|$, with slope $\tfrac12$ at $z = 0$.
 #    Predict whether it needs the same $\sigma_w^2 = 2$ as ReLU to stay healthy at depth 60; then find the range
 #    of $\sigma_w^2$ that keeps it healthy, first roughly with the explorer (activation "gelu"), then, since the
@@ -667,7 +691,8 @@ assert torch.finfo(torch.float16).max == 65504
 #    does either threshold leave the first step unclipped? Which run stays alive, and which learns faster?
 # 6. *(predict, then check)* Train §6's He network with a learning rate ten times smaller,
 #    `train_network(depth=20, activation="relu", sigma_w2=2.0, lr=0.01, track_update_ratio=True)`. Predict
-#    where its median update-to-data ratios land relative to $-3$, then plot them with `plot_update_ratio`.
+#    where its median update-to-data ratios land relative to $-3$, then plot them with `plot_update_ratio`
+#    (`fig, ax = new_figure()`, then `plot_update_ratio(run, ax)`).
 #
 # **Check your answers.** Open the hidden cell below (click the bar or "show code"), replace `None` by your
 # number and run it: it computes the book's answer and says right or wrong, with a hint.
@@ -712,10 +737,10 @@ assert abs(relu_slope_sq - 0.5) < 0.01
 grid = np.round(np.arange(1.90, 2.21, 0.02), 2)
 healthy = [s2 for s2 in grid if gradient_flow(depth=60, activation="gelu", sigma_w2=s2).verdict == "healthy"]
 print(f"Ex. 3: GELU is healthy at depth 60 only for sigma_w2 from about {min(healthy):.2f} to {max(healthy):.2f} "
-      f"(grid step 0.02). Just below, the signal shrinks into the region where GELU's slope is about 1/2, each "
+      f"(grid step 0.02): not at ReLU's sigma_w2 = 2, which is a little too small. Just below, the signal shrinks into the region where GELU's slope is about 1/2, each "
       f"layer then multiplies the squared gradient by about sigma_w2/4, and the collapse accelerates; above, "
       f"GELU acts like ReLU and the ratio grows like (sigma_w2/2)^(59/2).")
-assert 1.9 < min(healthy) <= 2.02 and 2.0 < max(healthy) < 2.2
+assert 2.0 < min(healthy) <= 2.02 and 2.0 < max(healthy) < 2.2
 
 five = train_network(depth=5, activation="sigmoid", sigma_w2=1.0)
 print(f"Ex. 4: layer 1's first step is {short(0.1 * five.grad_to_weight[0], '.1e')} of its weights, above "
