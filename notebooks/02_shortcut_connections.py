@@ -575,10 +575,10 @@ residual_scaling_explorer()
 # for post-norm and stay about level for pre-norm.
 #
 # Our measurement: stacks of width 64 with four heads and an MLP of width 256 (GELU), Xavier-uniform
-# weights (Xiong et al. draw Xavier-Gaussian ones, of the same variance) and zero biases (for attention, PyTorch draws the query, key and value
-# matrices as one packed $3d \times d$ matrix, which gives each of them variance $1/(2d)$, half of Xavier
-# for a single $d \times d$ matrix), 16 random token vectors per sequence, and a loss that reads
-# each token out with its own fixed random vector (like a per-token classifier). In the table,
+# weights and zero biases, 16 random token vectors per sequence, and a loss that reads each token out
+# with its own fixed random vector (like a per-token classifier); an aside at the end of this section
+# lists how this differs from Xiong et al.'s setup. The figure shows the 24-layer stacks layer by layer
+# (left: $\|\partial\ell/\partial W^2_l\|$; right: $\|\partial\ell/\partial x_l\|$). In the table,
 # $|dW^2_L|$ is $\|\partial\ell/\partial W^2_L\|$, the gradient of the *last* layer's MLP output matrix (the one
 # Xiong et al. bound), and *last/first* is $\|\partial\ell/\partial W^2_L\| / \|\partial\ell/\partial W^2_1\|$, the
 # same for layer $L$ over layer 1: above 1, the layers near the output get more.
@@ -676,7 +676,9 @@ assert round(deep.spread("pre"), 2) == 0.33 and round(kept[0], 2) == 0.34 and ro
 # > 6-layer decoder; GELU instead of ReLU in the MLP; random tokens and a random linear readout instead of
 # > IWSLT14 sentences and a translation loss; width 64 instead of 512; query and key projections drawn
 # > at random instead of the theorem's $W^Q = W^K = 0$; Xavier-uniform instead of Xavier-Gaussian weights
-# > (same variance). The expected gradient explains the post-norm profile at depth 48; we have not found
+# > (same variance); the attention's query, key and value matrices drawn as one packed $3d \times d$ matrix
+# > (PyTorch's way), which gives each of them variance $1/(2d)$, half of Xavier for a single $d \times d$
+# > matrix. The expected gradient explains the post-norm profile at depth 48; we have not found
 # > which of the remaining differences matters at depth 6 or for pre-norm, and say so rather than guess.
 #
 # **Predict, then check.** Move the depth to 48: which curve tilts, and which way? Switch the MLP's
