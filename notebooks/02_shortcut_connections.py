@@ -222,7 +222,7 @@ assert round((short_g[0] / short_g[3]) / (plain_g[0] / plain_g[3])) == 6
 # the input reaches the output, so the output is 0.77 instead of 0.06 and the loss's gradient $2y$ is 12.6
 # times larger. On the *way down*, read as chapter 1 reads it, with the gradient reaching each block's
 # output: without shortcuts, $\|\partial\ell/\partial h_1\|$ is 0.0086 of $\|\partial\ell/\partial h_5\| = |\partial\ell/\partial y|$
-# (it loses a factor of 116 through four blocks); with shortcuts, 0.81. That factor of 94 is the shortcut
+# (it loses more than a factor of a hundred through four blocks); with shortcuts, 0.81. That factor of 94 is the shortcut
 # protecting the gradient, and $12.6 \times 94 \approx 1180$ is the gap in $\|\partial\ell/\partial h_1\|$ (the weight
 # gradient's 1100 differs a little because each unit's share is weighted by its slope $\phi'(z_1)$). (Comparing the *weight* gradients
 # of layers 1 and 4 instead, 0.14 against 0.83, gives only a factor of six: $\partial\ell/\partial W_4$ also
@@ -672,8 +672,8 @@ assert round(deep.spread("pre"), 2) == 0.33 and round(kept[0], 2) == 0.34 and ro
 #   the layer index. Shleifer et al. (2021, NormFormer) report the same mismatch, early layers getting
 #   larger gradients than late ones, while pre-training pre-norm language models.
 #
-# > **Aside — what still differs from their setup.** A stack of one kind of layer instead of a 6-layer encoder and a
-# > 6-layer decoder; GELU instead of ReLU in the MLP; random tokens and a random linear readout instead of
+# > **Aside — what still differs from their setup.** A stack of one kind of layer instead of a 6-layer
+# > encoder and a 6-layer decoder; GELU instead of ReLU in the MLP; random tokens and a random linear readout instead of
 # > IWSLT14 sentences and a translation loss; width 64 instead of 512; query and key projections drawn
 # > at random instead of the theorem's $W^Q = W^K = 0$; Xavier-uniform instead of Xavier-Gaussian weights
 # > (same variance); the attention's query, key and value matrices drawn as one packed $3d \times d$ matrix
@@ -732,8 +732,9 @@ assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).a
 # more: the correct class's logit lies some 39 below the largest, because the unnormalised stream has grown
 # through 31 unscaled branches (§3) and the classifier multiplies it. If it is like §3.1's ReLU stream
 # (GELU, too, is not odd), most of it is one vector shared by all inputs, and the network starts out
-# confidently giving nearly the same answer for every input. With pre-norm shortcuts the start is tame (2.5) and the loss ends lowest. Checking the first
-# loss against $\ln K$ is cheap and worth making a habit: far above it, the initial outputs are too large.
+# confidently giving nearly the same answer for every input. With pre-norm shortcuts the start is tame
+# (2.5) and the loss ends lowest. Checking the first loss against $\ln K$ is cheap and worth making a
+# habit: far above it, the initial outputs are too large.
 #
 # The plain network never leaves the loss of guessing (the entropy of the class frequencies, and the
 # 29.6% of always answering the commonest class): its first layer does not move at all. Even Adam, which
@@ -743,8 +744,8 @@ assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).a
 # `torch.optim.Adam`; not float32's $\varepsilon$). A gradient far below `eps` therefore moves the weights by
 # about $\eta\,|\partial\ell/\partial w|/\texttt{eps}$: here some $10^{-13}$ of their size, a million times
 # below float32's $\varepsilon \approx 1.2\times10^{-7}$, about the smallest relative change a float32
-# weight can register. The step rounds away.
-# With shortcuts, every layer moves and the network learns the task (78%).
+# weight can register. The step rounds away. With shortcuts, every layer moves and the network learns
+# the task (78%).
 #
 # ## 6. Common claims, checked
 #
