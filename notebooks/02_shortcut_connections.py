@@ -87,7 +87,8 @@ from utils.training import guessing_baseline, plot_training, train_network
 # Section 4.4 of Sebastian Raschka's *Build a Large Language Model (From Scratch)* (2024) introduces
 # shortcut connections with a small network and prints its per-layer gradients; we start by reproducing
 # those published numbers. Here is the network, written out in plain PyTorch: five blocks of a linear
-# layer followed by GELU (its tanh approximation), with layer sizes 3 → 3 → 3 → 3 → 3 → 1. With
+# layer followed by GELU (a smooth ReLU, $\phi(z) = z\,\Phi(z)$ with $\Phi$ the standard normal distribution
+# function; here its tanh approximation), with layer sizes 3 → 3 → 3 → 3 → 3 → 1. With
 # shortcuts on, each block whose input and output have the same size adds its input to its output,
 # $h_l = h_{l-1} + \mathrm{GELU}(W_l h_{l-1} + b_l)$; that is blocks 1 to 4, while block 5 (3 → 1) stays
 # plain.
@@ -221,7 +222,7 @@ assert round((short_g[0] / short_g[3]) / (plain_g[0] / plain_g[3])) == 6
 # the input reaches the output, so the output is 0.77 instead of 0.06 and the loss's gradient $2y$ is 12.6
 # times larger. On the *way down*, read as chapter 1 reads it, with the gradient reaching each block's
 # output: without shortcuts, $\|\partial\ell/\partial h_1\|$ is 0.0086 of $\|\partial\ell/\partial h_5\| = |\partial\ell/\partial y|$
-# (it loses a factor of 116 through four blocks); with shortcuts, 0.81. That factor of 94 is the shortcut
+# (it loses more than a factor of a hundred through four blocks); with shortcuts, 0.81. That factor of 94 is the shortcut
 # protecting the gradient, and $12.6 \times 94 \approx 1180$ is the gap in $\|\partial\ell/\partial h_1\|$ (the weight
 # gradient's 1100 differs a little because each unit's share is weighted by its slope $\phi'(z_1)$). (Comparing the *weight* gradients
 # of layers 1 and 4 instead, 0.14 against 0.83, gives only a factor of six: $\partial\ell/\partial W_4$ also
@@ -232,8 +233,8 @@ assert round((short_g[0] / short_g[3]) / (plain_g[0] / plain_g[3])) == 6
 #
 # Take chapter 1's experiment (`gradient_flow`: weights $\mathcal N(0, \sigma_w^2/n)$ with $\sigma_w^2 = 1$,
 # zero biases, a batch of Gaussian inputs, a fixed random linear readout of the last layer as the loss),
-# at width 64 and with a batch of 32 inputs instead of chapter 1's 128 and 128 (56 networks are built
-# here, and the smaller ones are four times cheaper), and build each network twice, without and with
+# at width 64 and with a batch of 32 inputs instead of chapter 1's 128 and 128 (this section builds 56
+# networks, so each is kept small), and build each network twice, without and with
 # shortcuts. Here is $\|\partial\ell/\partial W_1\|$ for depths 1 to 64 and four activations (solid: with
 # shortcuts; dashed: without).
 
@@ -253,7 +254,8 @@ assert 0.02 < sweep.plain["tanh"][-1] < 0.5 and 10 < sweep.residual["tanh"][-1] 
 
 # %% [markdown]
 # Without shortcuts, the first layer of a 64-layer sigmoid network receives less than $1.2\times10^{-38}$,
-# float32's smallest *normal* number: what is left is a subnormal near $10^{-40}$ on a CPU, and exactly 0 on
+# float32's smallest *normal* number: what is left is a *subnormal* (one of the tiny, less precise numbers float32 keeps below its normal
+# range) near $10^{-40}$ on a CPU, and exactly 0 on
 # hardware that flushes subnormals to zero (Apple's MPS, CPUs in flush-to-zero mode). ReLU and GELU
 # at this weight scale lose ten and nineteen orders of magnitude (chapter 1: the factor per layer is
 # $\sqrt{\sigma_w^2/2}$ for ReLU). With shortcuts, nothing vanishes. But look at ReLU and GELU: their first
@@ -277,7 +279,7 @@ assert at_50["relu"].plain.ratio < 1e-7 and at_50["relu"].residual.ratio > 1e5
 # $x$, each with a neighbour $x + 0.1\,\xi$ ($\xi$ Gaussian, so the neighbour is a tenth of $\|x\|$ away), the
 # same readout loss, and the cosine between $\partial\ell/\partial x$ at the two, averaged over the 64 pairs
 # (1: the same direction; 0: unrelated). ReLU with $\sigma_w^2 = 2$, He (Kaiming) initialisation: the
-# weight variance that keeps a plain ReLU network's signal level (chapter 3 §2 defines it); three
+# weight variance that keeps a plain ReLU network's signal level (chapter 3 §1 defines it); three
 # networks per depth:
 
 # %%
@@ -411,7 +413,7 @@ assert round(mean_to_rms.max(), 2) == 0.25
 # The recursion holds: one block doubles the mean square on average (1.99 ± 0.008), ten blocks multiply it
 # by 994 ± 28 (theory 1024), and the median network falls below the mean, a first sign of the scatter
 # discussed below. The stream's overall mean does not grow relative to its size: averaged over units and
-# inputs it stays within a quarter of the RMS, which is what the average of 64 random-signed entries gives
+# inputs it stays within a quarter of the RMS (root mean square, $\sqrt{v_l}$), which is what the average of 64 random-signed entries gives
 # (typically $1/\sqrt{64} = 0.125$ of their RMS). But the shared part does:
 # 4% of $v_0$ (32 independent Gaussian inputs share little), 88% of $v_{50}$. After 50 unscaled ReLU blocks
 # every input's stream is mostly one common vector, the sum of the blocks' random "mean" directions.
@@ -424,7 +426,7 @@ assert round(mean_to_rms.max(), 2) == 0.25
 # The same branch with a scalar gain $g$ and an optional LayerNorm $N$ in front,
 # $F(h) = g\, W_2\, \phi(W_1 N(h))$, covers five published set-ups:
 #
-# | scheme | $g$ | $\sigma_1^2$ | $\sigma_2^2$ | $N$ | after |
+# | scheme | $g$ | $\sigma_1^2$ | $\sigma_2^2$ | $N$ | as in |
 # |---|---|---|---|---|---|
 # | unscaled | 1 | $\sigma_w^2$ | 1 | — | He et al. (2016) without BatchNorm |
 # | branch × $1/\sqrt L$ | $1/\sqrt L$ | $\sigma_w^2$ | 1 | — | Hayou et al. (2021); GPT-2's scaled init |
@@ -445,8 +447,10 @@ assert round(mean_to_rms.max(), 2) == 0.25
 # $$v_l = v_{l-1} + g^2 \sigma_2^2\, \mathbb E\big[\phi(z)^2\big], \qquad z \sim \mathcal N(0,\, \sigma_1^2 r_{l-1}),$$
 #
 # with $r_{l-1} = v_{l-1}$, or $r_{l-1} = 1$ behind a LayerNorm (it hands the branch a unit-variance input).
-# Going down, block $l$ multiplies the mean-square gradient by $1 + g^2 \sigma_2^2 \sigma_1^2\, \mathbb E[\phi'(z)^2]$,
-# divided by $v_{l-1}$ behind a LayerNorm (which divides by its input's standard deviation, $\sqrt{v_{l-1}}$).
+# Going down, block $l$ multiplies the mean-square gradient by $1 + g^2 \sigma_2^2 \sigma_1^2\, \mathbb E[\phi'(z)^2]$
+# without a LayerNorm, and by $1 + g^2 \sigma_2^2 \sigma_1^2\, \mathbb E[\phi'(z)^2] / v_{l-1}$ behind one: the
+# LayerNorm divides its input by the input's standard deviation, $\sqrt{v_{l-1}}$, so the gradient coming back
+# through the branch is divided by it too (the 1, the identity path, is untouched).
 # For ReLU with $\sigma_1^2 = \sigma_w^2 = 2$ and $\sigma_2^2 = 1$ this gives closed forms: unscaled
 # $v_L = 2^L v_0$; scaled $v_L = (1 + 1/L)^L v_0 \to e\, v_0$; ReZero and Fixup $v_L = v_0$ exactly (every branch
 # starts at zero); pre-norm $v_L = v_0 + L$ (each block adds $\sigma_2^2\sigma_w^2/2 = 1$; in general
@@ -499,8 +503,11 @@ assert abs(schemes.theory["pre-norm"].grad_ratio[0] - math.sqrt(51 / 2)) < 0.2 a
 # update's effect on the output from growing with depth (Zhang et al., 2019).
 #
 # One number does not match as well: the unscaled measurement (about $2\times10^{14}$) falls a factor of
-# five below the predicted $2^{50} \approx 1.1\times10^{15}$. §3.1 showed the recursion is right *on average*;
-# for exponential growth one network scatters around that average a great deal. Over eight networks:
+# five below the predicted $2^{50} \approx 1.1\times10^{15}$. That is one network's luck, as the aside shows;
+# skip it on a first reading.
+#
+# > **Aside — one network against the average.** §3.1 showed the recursion is right *on average*; for
+# > exponential growth one network scatters around that average a great deal. Over eight networks:
 
 # %%
 spread = [residual_scaling(depth=50, width=64, scheme="unscaled", seed=seed) for seed in range(8)]
@@ -514,12 +521,13 @@ assert round(errors.mean(), 1) == 0.2 and round(errors.std(), 2) == 0.53 and rou
 assert round(lognormal_gap, 1) == 0.3 and errors.max() - errors.min() > 1
 
 # %% [markdown]
-# From one network to the next the growth changes by more than a factor of ten. What is averaged above is
-# the *logarithm*: the mean of $\log_{10}$(measured / theory) is +0.2 decades, with a standard error of 0.19,
-# so the typical (geometric-mean) network is within about one standard error of the theory. The theory,
-# though, predicts the *mean* of $v_L$, and for a log-normal quantity with this scatter the log of the mean
-# sits about 0.3 decades above the mean of the logs. Eight networks cannot separate a factor of two either
-# way; width tames the scatter (try width 256 in the explorer).
+# > From one network to the next the growth changes by more than a factor of ten. What is averaged above
+# > is the *logarithm*: the mean of $\log_{10}$(measured / theory) is +0.2 decades (powers of ten), with a
+# > standard error of 0.19, so the typical network (the geometric mean, $10^{\text{mean of the logs}}$) is
+# > within about one standard error of the theory. The theory, though, predicts the *mean* of $v_L$, and
+# > for a log-normal quantity (one whose logarithm is Gaussian) with this scatter the log of the mean sits
+# > about 0.3 decades above the mean of the logs. Eight networks cannot separate a factor of two either
+# > way; width tames the scatter (try width 256 in the explorer). *(End of aside.)*
 #
 # **Predict, then check.**
 # 1. tanh instead of ReLU, $\sigma_w^2 = 1$: is the unscaled growth still exponential? (Hint: $\tanh^2 \le 1$.)
@@ -546,10 +554,11 @@ residual_scaling_explorer()
 # attend to different tokens. *Learning-rate warm-up*: for the first steps of training the learning rate
 # rises from about 0 to its target value, instead of starting there. LayerNorm was defined in §3.
 # *Xavier (Glorot) initialisation* draws weights with variance $2/(n_\text{in} + n_\text{out})$, which keeps
-# the variance roughly constant both forwards and backwards for a linear layer (chapter 3 defines it with He's).
+# the variance roughly constant both forwards and backwards for a linear layer (chapter 3 §1 defines it with He's).
 #
-# A transformer layer has two sublayers, self-attention and an MLP $W^2 \phi(W^1 x)$, each wrapped in a
-# shortcut. The original transformer (Vaswani et al., 2017) normalises *after* each addition; GPT-2 and
+# A transformer layer has two sublayers $\mathrm{Sub}$, self-attention and an MLP $W^2 \phi(W^1 x)$ (superscripts
+# number its two matrices, so that a subscript can name the layer: $W^2_l$ is layer $l$'s), each wrapped in a
+# shortcut; $x$ is the stream of token vectors, $x_l$ its value after layer $l$. The original transformer (Vaswani et al., 2017) normalises *after* each addition; GPT-2 and
 # most models since normalise the sublayer's *input* and leave the identity path alone, with one final
 # LayerNorm at the top:
 #
@@ -566,10 +575,10 @@ residual_scaling_explorer()
 # for post-norm and stay about level for pre-norm.
 #
 # Our measurement: stacks of width 64 with four heads and an MLP of width 256 (GELU), Xavier-uniform
-# weights (Xiong et al. draw Xavier-Gaussian ones, of the same variance) and zero biases (for attention, PyTorch draws the query, key and value
-# matrices as one packed $3d \times d$ matrix, which gives each of them variance $1/(2d)$, half of Xavier
-# for a single $d \times d$ matrix), 16 random token vectors per sequence, and a loss that reads
-# each token out with its own fixed random vector (like a per-token classifier). In the table,
+# weights and zero biases, 16 random token vectors per sequence, and a loss that reads each token out
+# with its own fixed random vector (like a per-token classifier); an aside at the end of this section
+# lists how this differs from Xiong et al.'s setup. The figure shows the 24-layer stacks layer by layer
+# (left: $\|\partial\ell/\partial W^2_l\|$; right: $\|\partial\ell/\partial x_l\|$). In the table,
 # $|dW^2_L|$ is $\|\partial\ell/\partial W^2_L\|$, the gradient of the *last* layer's MLP output matrix (the one
 # Xiong et al. bound), and *last/first* is $\|\partial\ell/\partial W^2_L\| / \|\partial\ell/\partial W^2_1\|$, the
 # same for layer $L$ over layer 1: above 1, the layers near the output get more.
@@ -663,12 +672,14 @@ assert round(deep.spread("pre"), 2) == 0.33 and round(kept[0], 2) == 0.34 and ro
 #   the layer index. Shleifer et al. (2021, NormFormer) report the same mismatch, early layers getting
 #   larger gradients than late ones, while pre-training pre-norm language models.
 #
-# What still differs from their setup: a stack of one kind of layer instead of a 6-layer encoder and a
-# 6-layer decoder; GELU instead of ReLU in the MLP; random tokens and a random linear readout instead of
-# IWSLT14 sentences and a translation loss; width 64 instead of 512; query and key projections drawn
-# at random instead of the theorem's $W^Q = W^K = 0$; Xavier-uniform instead of Xavier-Gaussian weights
-# (same variance). The expected gradient explains the post-norm profile at depth 48; we have not found
-# which of the remaining differences matters at depth 6 or for pre-norm, and say so rather than guess.
+# > **Aside — what still differs from their setup.** A stack of one kind of layer instead of a 6-layer
+# > encoder and a 6-layer decoder; GELU instead of ReLU in the MLP; random tokens and a random linear readout instead of
+# > IWSLT14 sentences and a translation loss; width 64 instead of 512; query and key projections drawn
+# > at random instead of the theorem's $W^Q = W^K = 0$; Xavier-uniform instead of Xavier-Gaussian weights
+# > (same variance); the attention's query, key and value matrices drawn as one packed $3d \times d$ matrix
+# > (PyTorch's way), which gives each of them variance $1/(2d)$, half of Xavier for a single $d \times d$
+# > matrix. The expected gradient explains the post-norm profile at depth 48; we have not found
+# > which of the remaining differences matters at depth 6 or for pre-norm, and say so rather than guess.
 #
 # **Predict, then check.** Move the depth to 48: which curve tilts, and which way? Switch the MLP's
 # activation to ReLU: does the picture change?
@@ -683,7 +694,9 @@ norm_placement_explorer()
 # §1's kind of network, deeper: 32 blocks of width 64, tanh-approximated GELU, PyTorch's default
 # initialisation, a linear classifier on top, trained on chapter 1's synthetic 4-class problem (Gaussian
 # inputs labelled by a fixed random teacher network) with Adam (learning rate $10^{-3}$, 200 steps of batch 128).
-# Three networks: plain, with shortcuts, and with pre-norm shortcuts (`norm="pre"`).
+# Three networks: plain, with shortcuts, and with pre-norm shortcuts (`norm="pre"`). Left: the training
+# loss (cross-entropy) per step; right: how far each layer's weights moved over training,
+# $\|W_l^\text{end} - W_l^\text{start}\| / \|W_l^\text{start}\|$ (printed below as "layer 1 moved").
 
 # %%
 trained = [train_network(depth=32, width=64, activation="gelu_tanh", init="default", optimizer="adam", lr=1e-3,
@@ -717,18 +730,22 @@ assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).a
 # cross-entropy of a uniform guess (small logits, so the softmax gives every class about $1/K$). Here
 # $\ln 4 = 1.386$, and the plain network starts there (1.39). The shortcut network starts at 39, 28 times
 # more: the correct class's logit lies some 39 below the largest, because the unnormalised stream has grown
-# through 31 unscaled branches (§3) and the classifier multiplies it. By §3.1 that stream is mostly one
-# vector shared by all inputs, so the network starts out confidently giving nearly the same answer for
-# every input. With pre-norm shortcuts the start is tame (2.5) and the loss ends lowest. Checking the first
-# loss against $\ln K$ is cheap and worth making a habit: far above it, the initial outputs are too large.
+# through 31 unscaled branches (§3) and the classifier multiplies it. If it is like §3.1's ReLU stream
+# (GELU, too, is not odd), most of it is one vector shared by all inputs, and the network starts out
+# confidently giving nearly the same answer for every input. With pre-norm shortcuts the start is tame
+# (2.5) and the loss ends lowest. Checking the first loss against $\ln K$ is cheap and worth making a
+# habit: far above it, the initial outputs are too large.
 #
 # The plain network never leaves the loss of guessing (the entropy of the class frequencies, and the
 # 29.6% of always answering the commonest class): its first layer does not move at all. Even Adam, which
-# divides each step by the gradient's running magnitude, cannot help. Its step is $\eta$ times the
-# gradient's running mean divided by (the square root of its running mean square + eps), with
-# eps $= 10^{-8}$, so a gradient far below eps moves the weights by about $\eta\,|\partial\ell/\partial w|/\text{eps}$:
-# here some $10^{-13}$ of their size, a million times below float32's resolution. The step rounds away.
-# With shortcuts, every layer moves and the network learns the task (78%).
+# divides each step by the gradient's running magnitude, cannot help. With learning rate $\eta = 10^{-3}$,
+# Adam moves each weight by $\eta\, m/(\sqrt{s} + \texttt{eps})$, where $m$ and $s$ are running means of the
+# weight's gradient and of its square, and `eps` $= 10^{-8}$ is Adam's safety constant (an argument of
+# `torch.optim.Adam`; not float32's $\varepsilon$). A gradient far below `eps` therefore moves the weights by
+# about $\eta\,|\partial\ell/\partial w|/\texttt{eps}$: here some $10^{-13}$ of their size, a million times
+# below float32's $\varepsilon \approx 1.2\times10^{-7}$, about the smallest relative change a float32
+# weight can register. The step rounds away. With shortcuts, every layer moves and the network learns
+# the task (78%).
 #
 # ## 6. Common claims, checked
 #
@@ -757,7 +774,8 @@ assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).a
 #
 # > **"With residual connections, networks can reach 1000+ layers."** True, and documented: He et al.
 # > (2016) trained a 1202-layer ResNet on CIFAR-10 (worse than their 110-layer one), and He, Zhang, Ren &
-# > Sun (2016, "Identity mappings") a 1001-layer pre-activation ResNet on CIFAR-10 with 4.92% error at
+# > Sun (2016, "Identity mappings") a 1001-layer pre-activation ResNet (BatchNorm and ReLU moved
+# > inside each branch, before its weight layers: the pre-norm idea) on CIFAR-10 with 4.92% error at
 # > their usual mini-batch size of 128, and 4.62% (the median of five runs) with mini-batches of 64. So
 # > this has been done in practice, not only in theory; §2 shows the mechanism: with shortcuts, the
 # > gradient reaching the first layer no longer vanishes with depth.
@@ -770,7 +788,8 @@ assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).a
 #
 # > **"Without residual connections, networks rarely exceed 10 layers."** False. VGG-19 (Simonyan &
 # > Zisserman, 2015) has 19 weight layers and no shortcuts; Xiao et al. (2018) trained 10,000-layer plain
-# > convolutional networks with orthogonal initialisation; chapter 1's 30-layer He-initialised ReLU
+# > convolutional networks with orthogonal initialisation (weight matrices whose
+# > singular values are all 1; chapter 3 §7); chapter 1's 30-layer He-initialised ReLU
 # > network has a healthy gradient.
 #
 # > **"Thanks to the +1 the gradient can never vanish completely."** True on average over random
@@ -797,9 +816,10 @@ assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).a
 #   ReZero and Fixup start as the identity. Mean-field theory predicts each, and one network scatters around
 #   the prediction.
 # * In transformer stacks, pre-norm's last-layer gradient falls like $1/\sqrt L$ and post-norm's does not,
-#   as Xiong et al. (2020) predict. Post-norm's per-layer gradient is U-shaped at initialisation; its
-#   profile growing towards the output appears at depth 48 once the gradient is averaged over mini-batches,
-#   as they measure it; their level pre-norm profile does not appear here.
+#   as Xiong et al. (2020) predict. In a post-norm stack the gradient reaching each layer's output is
+#   U-shaped at initialisation; the weight gradients growing towards the output that Xiong et al. measure
+#   appear at depth 48 once the gradient is averaged over mini-batches, as they average it; their level
+#   pre-norm profile does not appear here.
 # * A 32-layer plain GELU network with PyTorch's default initialisation does not train; the same network
 #   with shortcuts does, from a first loss of 39 instead of $\ln 4 \approx 1.39$, and with pre-norm
 #   shortcuts it starts from a sane loss.
@@ -811,7 +831,8 @@ assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).a
 # 2. Derive $\mathbb E\|(I + J)^\top u\|^2 = \|u\|^2 + \mathbb E\|J^\top u\|^2$ for $J = W_2 D W_1$ ($D$ the diagonal
 #    matrix of slopes $\phi'(z_j)$) with $W_2$ zero-mean and independent of $u$, and show that for ReLU with
 #    $\sigma_1^2 = 2$, $\sigma_2^2 = 1$ the second term is $\|u\|^2$ on average (use $\mathrm{ReLU}'(0) = 0$).
-# 3. Find a $2\times2$ matrix $J$ with $\|J\| \le 1$ for which $I + J$ maps some vector to zero. What does that do
+# 3. Find a $2\times2$ matrix $J$ with $\|J\| \le 1$ ($\|J\|$: its largest stretch factor, the maximum of
+#    $\|Jv\|/\|v\|$) for which $I + J$ maps some vector to zero. What does that do
 #    to the gradient passing through such a block? Why is this rare for random $J$?
 # 4. Derive the pre-norm closed forms $v_l = v_0 + l$ and $\|\partial\ell/\partial h_l\| / \|\partial\ell/\partial h_L\| = \sqrt{(L+1)/(l+1)}$
 #    (ReLU, $\sigma_1^2 = 2$, $\sigma_2^2 = 1$, $v_0 = 1$), then check them with `residual_theory("pre-norm", 40)`
