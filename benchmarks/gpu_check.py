@@ -77,7 +77,7 @@ def experiment_cases() -> list[Case]:
         Case("first_layer_sweep (tanh, relu; depths 1-32)",
              lambda d: first_layer_sweep(depths=(1, 4, 16, 32), activations=("tanh", "relu"), device=d),
              lambda r: tiny(np.concatenate([*r.plain.values(), *r.residual.values()])), rel=0, abs=0.01,
-             why="log10 |dL/dW_1|"),
+             why="log10 |dl/dW_1|"),
         Case("train_network relu depth 20, 100 steps",
              lambda d: train_network(depth=20, activation="relu", sigma_w2=2.0, steps=100, device=d),
              lambda r: [r.losses[-1], r.accuracy], rel=0.05, abs=0.03,

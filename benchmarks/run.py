@@ -131,7 +131,7 @@ def bench_sweep(repeats: int = 5) -> None:
         start = time.perf_counter()
         looped = sweep_by_loop(**grid)
         looped_s.append(time.perf_counter() - start)
-    ordered = grid["sigma_w2"] <= critical  # beyond it chaos amplifies float32 rounding as chi_1^(l/2)
+    ordered = grid["sigma_w2"] <= critical  # beyond it chaos amplifies float32 rounding as chi^(l/2)
     worst = max(float(np.max(np.abs(getattr(batched, k)[ordered] / getattr(looped, k)[ordered] - 1)))
                 for k in ("q", "act_std", "grad_norm"))
     mean_gap = float(np.max(np.abs(batched.log10_ratio.mean(axis=1) - looped.log10_ratio.mean(axis=1))))

@@ -335,8 +335,8 @@ print(inspect.getsource(SharedLayerNet))
 
 # %%
 shared = shared_gradient(width=8, batch=16)
-print(f"|dL/dW1| = {float(shared.first.norm()):.4f}, |dL/dW2| = {float(shared.second.norm()):.4f}, "
-      f"|dL/dW shared| = {float(shared.shared.norm()):.4f}")
+print(f"|dl/dW1| = {float(shared.first.norm()):.4f}, |dl/dW2| = {float(shared.second.norm()):.4f}, "
+      f"|dl/dW shared| = {float(shared.shared.norm()):.4f}")
 error = shared.max_rel_error
 print("max |shared - (copy 1 + copy 2)| / max |shared|:", "< 1e-6" if error < 1e-6 else f"{error:.2g}")
 assert error < 1e-6 and float((shared.first - shared.second).abs().max()) > 1e-3

@@ -450,7 +450,7 @@ moved_under_mask = (layer.weight_orig != before)[layer.weight_mask == 0]
 layer(x_small)                                            # the pre-hook recomputes weight
 print(f"weight_orig entries under the mask that moved: {int(moved_under_mask.sum())} of {moved_under_mask.numel()}; "
       f"pruned entries of weight still zero: {bool((layer.weight[layer.weight_mask == 0] == 0).all())}")
-assert int(moved_under_mask.sum()) == 0  # their gradient is weight_mask * dL/dweight = 0
+assert int(moved_under_mask.sum()) == 0  # their gradient is weight_mask * dl/dweight = 0
 
 # %% [markdown]
 # None moved: the gradient that reaches `weight_orig` is `weight_mask` times the gradient of `weight`, zero

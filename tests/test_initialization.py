@@ -30,7 +30,7 @@ def test_constant_init_gives_every_unit_the_same_gradient():
     x = torch.randn(32, 6, generator=torch.Generator().manual_seed(0))
     head = torch.randn(16, generator=torch.Generator().manual_seed(1))
     probe_network(net, x, lambda h: (h @ head).mean())
-    for layer in net.linears[:-1]:  # below the last layer every row of dL/dW is the same
+    for layer in net.linears[:-1]:  # below the last layer every row of dl/dW is the same
         grad = layer.weight.grad
         assert torch.allclose(grad, grad[:1].expand_as(grad), rtol=1e-5, atol=1e-9)
         assert float(grad.abs().max()) > 0

@@ -83,7 +83,7 @@ def test_thirty_sigmoid_layers_lose_the_gradient_but_he_relu_keeps_it():
 
 
 def test_sigmoid_gradient_obeys_the_quarter_slope_bound_layer_by_layer():
-    """||dL/dh_{l-1}|| <= ||W_l||_2 * max sigma' * ||dL/dh_l|| with max sigma' = 1/4: a rigorous bound."""
+    """||dl/dh_{l-1}|| <= ||W_l||_2 * max sigma' * ||dl/dh_l|| with max sigma' = 1/4: a rigorous bound."""
     result = gradient_flow(depth=20, width=64, activation="sigmoid", sigma_w2=4.0)
     net = build_network(20, 64, activation="sigmoid", init="normal", sigma_w2=4.0, seed=0)
     spectral = np.array([float(torch.linalg.matrix_norm(layer.weight.detach(), ord=2)) for layer in net.linears])

@@ -41,7 +41,7 @@ def plot_layer_stats(results, axes) -> None:
 
 
 def plot_layer_histograms(result, ax, layers=None, kind: str = "activations") -> None:
-    """Histogram (as a density line) of h_l, or of dL/dh_l with kind="gradients", for a few layers,
+    """Histogram (as a density line) of h_l, or of dl/dh_l with kind="gradients", for a few layers,
     early dark to late light."""
     check_choice("kind", kind, ("activations", "gradients"))
     probe, depth = result.probe, result.probe.depth

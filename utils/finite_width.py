@@ -115,7 +115,7 @@ def finite_width_explorer(activation: str = "relu", sigma_w2: float = 2.0, depth
         depth=int_slider("depth", depth, 2, 100),
         seeds=int_slider("networks (seeds)", seeds, 4, 256),
         activation=dropdown("activation", activation, ACTIVATIONS),
-        sigma_w2=log_slider("σ_w² (weight variance × fan-in)", sigma_w2, 0.1, 100),
+        sigma_w2=log_slider("σ_w² (variance × fan-in)", sigma_w2, 0.1, 100),
         device=device_dropdown(device),
     )
     return Explorer(finite_width, plot_finite_width, controls, describe_finite_width, ncols=2,

@@ -82,7 +82,7 @@ def gradient_flow(depth: int = 30, width: int = 128, activation: str = "sigmoid"
 
 
 def plot_gradient_flow(results, axes) -> None:
-    """Left: activation std per layer. Right: |dL/dh_l| per layer (the activation gradient), with the healthy band.
+    """Left: activation std per layer. Right: |dl/dh_l| per layer (the activation gradient), with the healthy band.
 
     ``results`` is one GradientFlow or a list of them (drawn on the same two axes).
     """
@@ -118,7 +118,7 @@ def gradient_flow_explorer(depth: int = 30, width: int = 128, activation: str = 
         depth=int_slider("depth", depth, 1, 100),
         width=int_slider("width", width, 2, 512),
         activation=dropdown("activation", activation, ACTIVATIONS),
-        sigma_w2=log_slider("σ_w² (weight variance × fan-in)", sigma_w2, 0.1, 100),
+        sigma_w2=log_slider("σ_w² (variance × fan-in)", sigma_w2, 0.1, 100),
         device=device_dropdown(device),
     )
     if shortcut is not None:

@@ -7,7 +7,7 @@ z_l is Gaussian with mean 0 and a variance q_l that follows a one-dimensional ma
     q_1 = sigma_w2 * m_0 + sigma_b2                          (m_0: the input's mean square, 1 here)
     q_l = V(q_{l-1}) = sigma_w2 * E[phi(sqrt(q_{l-1}) u)^2] + sigma_b2,      u ~ N(0, 1).
 
-Going down, layer l multiplies the mean-square gradient dL/dh by chi(q_l) = sigma_w2 * E[phi'(sqrt(q_l) u)^2].
+Going down, layer l multiplies the mean-square gradient dl/dh by chi(q_l) = sigma_w2 * E[phi'(sqrt(q_l) u)^2].
 At the fixed point q* = V(q*), chi = chi(q*) (papers write chi_1: Poole et al. 2016; Schoenholz et al. 2017)
 separates the ordered phase (chi < 1: inputs merge, gradients vanish) from the chaotic phase (chi > 1:
 inputs decorrelate, gradients explode); chi = 1 is the edge of chaos.
@@ -204,14 +204,14 @@ class MeanField:
 
     @property
     def grad_ratio(self) -> np.ndarray:
-        """||dL/dh_l|| / ||dL/dh_L||: sqrt of chi_{l+1} ... chi_L (1 at the top layer)."""
+        """||dl/dh_l|| / ||dl/dh_L||: sqrt of chi_{l+1} ... chi_L (1 at the top layer)."""
         log_chi = np.log(self.chi)
         above = np.cumsum(log_chi[..., ::-1], axis=-1)[..., ::-1] - log_chi
         return np.exp(0.5 * above)
 
     @property
     def log10_ratio_by_depth(self) -> np.ndarray:
-        """log10 ||dL/dh_1|| / ||dL/dh_d|| for d = 1..L: the gradient after crossing layers d..2."""
+        """log10 ||dl/dh_1|| / ||dl/dh_d|| for d = 1..L: the gradient after crossing layers d..2."""
         log_chi = np.log10(self.chi)
         return 0.5 * (np.cumsum(log_chi, axis=-1) - log_chi[..., :1])
 

@@ -173,9 +173,9 @@ class SharedLayerNet(nn.Module):
 class SharedGradient:
     """The shared layer's weight gradient against the two copies' gradients and their sum."""
 
-    shared: torch.Tensor      # dL/dW of the layer used twice (width, width)
-    first: torch.Tensor       # dL/dW of the first copy
-    second: torch.Tensor      # dL/dW of the second copy
+    shared: torch.Tensor      # dl/dW of the layer used twice (width, width)
+    first: torch.Tensor       # dl/dW of the first copy
+    second: torch.Tensor      # dl/dW of the second copy
 
     @property
     def max_rel_error(self) -> float:
@@ -186,7 +186,7 @@ class SharedGradient:
 
 def shared_gradient(width: int = 8, batch: int = 16, seed: int = 0) -> SharedGradient:
     """Backpropagate sum(net(x)^2) through ``SharedLayerNet`` and through two separate layers that hold the
-    same values; x ~ N(0, 1) of shape (batch, width). The chain rule predicts dL/dW = sum of both uses."""
+    same values; x ~ N(0, 1) of shape (batch, width). The chain rule predicts dl/dW = sum of both uses."""
     check_int("width", width, minimum=1)
     check_int("batch", batch, minimum=1)
     torch.manual_seed(seed)
@@ -340,9 +340,9 @@ class DataTrap:
     """Gradients after one backward pass through Sequential(Linear(width, width), last), last a
     Linear(width, 1) that reads ``weight.data`` (the trap) or ``weight`` (the fix)."""
 
-    trap_last: torch.Tensor | None    # dL/dW of the trap layer: None, autograd never saw W
-    fix_last: torch.Tensor            # dL/dW of the fixed layer
-    trap_first: torch.Tensor          # dL/dW of the layer below the trap ...
+    trap_last: torch.Tensor | None    # dl/dW of the trap layer: None, autograd never saw W
+    fix_last: torch.Tensor            # dl/dW of the fixed layer
+    trap_first: torch.Tensor          # dl/dW of the layer below the trap ...
     fix_first: torch.Tensor           # ... equal to the one below the fix: the bug is silent
 
 
@@ -385,7 +385,7 @@ def network_parameter_count(depth: int, width: int, *, shortcut: bool = False, n
 
 
 def manual_probe(net: Network, x: torch.Tensor, loss_fn) -> tuple[list[float], list[float]]:
-    """Per block: std of its output h_l and ||dL/dh_l||, read without hooks (keep every h_l, call
+    """Per block: std of its output h_l and ||dl/dh_l||, read without hooks (keep every h_l, call
     ``retain_grad``, backward); float64 on the CPU, to compare with ``probe_network``."""
     outputs, h = [], x
     for block in net.blocks:
@@ -400,11 +400,11 @@ def manual_probe(net: Network, x: torch.Tensor, loss_fn) -> tuple[list[float], l
 
 
 def backward_hook_pitfall(width: int = 4, seed: int = 0) -> dict:
-    """Read dL/dz of a Linear followed by ``ReLU(inplace=True)`` two ways: a full backward hook on the
+    """Read dl/dz of a Linear followed by ``ReLU(inplace=True)`` two ways: a full backward hook on the
     Linear (fails: the in-place ReLU modifies the hooked output), and a forward hook that registers a
     tensor hook on the output (works; the tensor hook sees the gradient of the value before the in-place
     change). Returns the error's first line and whether the tensor hook's reading equals the manual
-    gradient (dL/dz = relu'(z) for L = sum relu(z))."""
+    gradient (dl/dz = relu'(z) for l = sum relu(z))."""
     torch.manual_seed(seed)
     x = torch.randn(3, width, generator=torch.Generator().manual_seed(seed + 1))
     linear = nn.Linear(width, width)

@@ -258,7 +258,7 @@ def normalization_explorer(depth: int = 50, norm: str = "batchnorm", activation:
         norm=dropdown("normalisation", norm, NORMALIZATIONS),
         activation=dropdown("activation", activation, NORM_ACTIVATIONS),
         batch=int_slider("batch size", batch, 1, 256),
-        sigma_w2=log_slider("σ_w² (weight variance × fan-in)", sigma_w2, 0.1, 10),
+        sigma_w2=log_slider("σ_w² (variance × fan-in)", sigma_w2, 0.1, 10),
         device=device_dropdown(device),
     )
     return Explorer(normalization, plot_normalization, controls, describe_normalization, ncols=3,

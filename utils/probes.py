@@ -2,7 +2,7 @@
 
 ``probe_network`` runs one forward and one backward pass through a ``Network`` and reads,
 for every block l = 1..L, what came out of it (h_l) and what flowed back into it
-(dL/dh_l), plus the gradient of the block's weight matrix. Everything is returned as
+(dl/dh_l), plus the gradient of the block's weight matrix. Everything is returned as
 plain NumPy arrays in a ``Probe``.
 
 Two readings of "switched off" are kept apart. ``frac_inactive`` counts (input, unit) pairs on a
@@ -37,14 +37,14 @@ class Probe:
     act_std: np.ndarray           # standard deviation of h_l (over inputs and units together)
     input_spread: np.ndarray      # std of each unit over the batch, averaged over units: do inputs still differ?
     frac_inactive: np.ndarray     # fraction of units on a flat part of the activation (saturated or off)
-    grad_act_norm: np.ndarray     # ||dL/dh_l|| over the batch
-    grad_weight_norm: np.ndarray  # ||dL/dW_l||
+    grad_act_norm: np.ndarray     # ||dl/dh_l|| over the batch
+    grad_weight_norm: np.ndarray  # ||dl/dW_l||
     hist_counts: np.ndarray       # (L, bins) histogram of h_l, each layer over its own range
     hist_edges: np.ndarray        # (L, bins + 1)
     loss: float
     overflow: str | None = None   # names the first layer where a value became inf or NaN
     extra: dict = field(default_factory=dict)
-    grad_hist_counts: np.ndarray | None = None  # (L, bins) histogram of dL/dh_l, each layer over its own range
+    grad_hist_counts: np.ndarray | None = None  # (L, bins) histogram of dl/dh_l, each layer over its own range
     grad_hist_edges: np.ndarray | None = None   # (L, bins + 1)
     unit_active: list[np.ndarray] | None = None  # per layer, (units,): fraction of inputs where each unit is active
 
@@ -54,7 +54,7 @@ class Probe:
 
     @property
     def grad_ratio(self) -> float:
-        """||dL/dh_1|| / ||dL/dh_L||: below 1 the gradient shrank on its way down, above 1 it grew."""
+        """||dl/dh_1|| / ||dl/dh_L||: below 1 the gradient shrank on its way down, above 1 it grew."""
         return float(self.grad_act_norm[0] / self.grad_act_norm[-1])
 
     @property
@@ -150,6 +150,6 @@ def _overflow_message(outputs: list[torch.Tensor], grad_act: np.ndarray, grad_w:
                 f"on its way down ({limit}); layers below it are not drawn")
     bad = np.flatnonzero(~np.isfinite(grad_w))
     if bad.size:
-        return (f"the weight gradients dL/dW = (backward gradient) x (forward signal) overflowed to inf "
+        return (f"the weight gradients dl/dW = (backward gradient) x (forward signal) overflowed to inf "
                 f"in {bad.size} of {depth} layers ({limit})")
     return None

@@ -139,7 +139,7 @@ def shortcut_explorer(depth: int = 20, activation: str = "relu", sigma_w2: float
     controls = dict(
         depth=int_slider("depth", depth, 1, 100),
         activation=dropdown("activation", activation, ACTIVATIONS),
-        sigma_w2=log_slider("σ_w² (weight variance × fan-in)", sigma_w2, 0.1, 10),
+        sigma_w2=log_slider("σ_w² (variance × fan-in)", sigma_w2, 0.1, 10),
         shortcut=checkbox("shortcuts", shortcut),
         device=device_dropdown(device),
     )

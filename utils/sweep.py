@@ -7,10 +7,10 @@ only in scale (common random numbers). The loss is mean_b(h_L . r), as in ``grad
 
 Layout: (seeds, sigma_w2 values, batch, width). Layer l is one batched matmul over the seeds
 (each seed's S x B inputs against its own W0_l); the backward pass is the chain rule written out,
-dL/dh_{l-1} = sqrt(sigma_w2) (phi'(z_l) * dL/dh_l) W0_l.
+dl/dh_{l-1} = sqrt(sigma_w2) (phi'(z_l) * dl/dh_l) W0_l.
 
 Every depth at once: a network of depth L gives, for each d <= L, the gradient ratio across its
-first d layers, ||dL/dh_1|| / ||dL/dh_d||, i.e. the product of the Jacobians of layers 2..d.
+first d layers, ||dl/dh_1|| / ||dl/dh_d||, i.e. the product of the Jacobians of layers 2..d.
 ``sweep_by_loop`` computes the same numbers one ``build_network`` model at a time, with autograd.
 """
 
@@ -38,12 +38,12 @@ class Sweep:
     sigma_w2: np.ndarray
     q: np.ndarray          # mean square of the pre-activations z_l (over inputs and units)
     act_std: np.ndarray    # std of h_l over inputs and units (as Probe.act_std)
-    grad_norm: np.ndarray  # ||dL/dh_l|| over the batch (as Probe.grad_act_norm)
+    grad_norm: np.ndarray  # ||dl/dh_l|| over the batch (as Probe.grad_act_norm)
     device: str
 
     @property
     def log10_ratio(self) -> np.ndarray:
-        """log10 ||dL/dh_1|| / ||dL/dh_d|| for d = 1..L (NaN where a value overflowed)."""
+        """log10 ||dl/dh_1|| / ||dl/dh_d|| for d = 1..L (NaN where a value overflowed)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.log10(self.grad_norm[..., :1]) - np.log10(self.grad_norm)
         ratio[~np.isfinite(ratio)] = np.nan
@@ -128,7 +128,7 @@ def sweep(activation: str = "relu", sigma_w2=(1.0, 2.0, 4.0), sigma_b2: float = 
             if bias_scale:
                 z = z + bias_scale * b0[:, layer].view(seeds, 1, 1, width)
             h = act.fn(z)
-            if layer:  # the first layer's slope is never needed: the backward pass stops at dL/dh_1
+            if layer:  # the first layer's slope is never needed: the backward pass stops at dl/dh_1
                 slopes.append(act.slope(z))
             q[..., layer] = _stats(z, lambda t: t.square().mean(dim=(-2, -1)))
             std[..., layer] = _stats(h, _std)

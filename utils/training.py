@@ -48,7 +48,7 @@ def guessing_baseline(seed: int = 0) -> tuple[float, float]:
 @dataclass
 class TrainingRun:
     """Loss per step, final accuracy, per-layer relative weight change ||W_T - W_0|| / ||W_0||, and
-    per-layer ||dL/dW|| / ||W|| at the first step (times the SGD learning rate: the relative size of
+    per-layer ||dl/dW|| / ||W|| at the first step (times the SGD learning rate: the relative size of
     the step each layer was asked to take).
 
     ``frac_changed`` (one entry per hidden block): the fraction of W_l's entries whose float32 value

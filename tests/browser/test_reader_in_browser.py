@@ -82,7 +82,7 @@ def check_move(move: Move, where: str) -> None:
     assert after.src != before.src, f"{what}: the plot was not redrawn"
     if control.kind != "checkbox":  # a checkbox may change only what is drawn
         assert settings(after.readout) != settings(before.readout), f"{what}: the readout did not change"
-    setting = control.name.split()[0]  # 'depth' of 'depth L', 'σ_w²' of 'σ_w² (weight variance × fan-in)'
+    setting = control.name.split()[0]  # 'depth' of 'depth L', 'σ_w²' of 'σ_w² (variance × fan-in)'
     if control.kind == "slider" and number_for(before.readout, setting) is not None:
         shown = number_for(after.readout, setting)
         named = shown is not None and math.isclose(shown, float(move.shows), rel_tol=1e-3)
