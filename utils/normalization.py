@@ -45,7 +45,7 @@ from .explorer import Explorer, device_dropdown, dropdown, int_slider, log_slide
 from .mean_field import gaussian_mean
 from .plotting import COLORS, layer_axis, positive
 from .probes import Probe, probe_network
-from .training import guessing_baseline, teacher_data
+from .training import TrainingRun, guessing_baseline, teacher_data, train_model
 from .validation import check_choice, check_int, check_number
 
 NORMALIZATIONS = ("none", "batchnorm", "layernorm")
@@ -265,60 +265,37 @@ def normalization_explorer(depth: int = 50, norm: str = "batchnorm", activation:
                     panel_size=(3.6, 3.2), title="Normalisation in a deep plain network")
 
 
-@dataclass
-class NormTraining:
-    """Training loss per step and the held-out accuracy of one deep plain network."""
-
-    norm: str
-    losses: np.ndarray
-    accuracy: float
-
-
 def train_normalized(depth: int = 32, width: int = 64, activation: str = "relu", norm: str = "batchnorm",
                      sigma_w2: float | None = None, lr: float = 0.05, steps: int = 150, batch: int = 64,
-                     seed: int = 0, dtype: torch.dtype = torch.float32) -> NormTraining:
+                     seed: int = 0, dtype: torch.dtype = torch.float32) -> TrainingRun:
     """SGD on chapter 1's teacher data (``training.teacher_data``) for a ``depth``-block plain network with
     ``norm`` and a linear classifier head, on the CPU. The test accuracy is measured in eval mode
     (BatchNorm then uses its running averages). Training amplifies rounding differences step by step, so the
     run uses one CPU thread (the sums then add up in the same order on every machine, whatever its thread
-    count) and ``dtype`` (as for ``normalization``) can make it float64."""
-    check_int("steps", steps, minimum=1)
-    check_number("lr", lr, minimum=0.0, strict=True)
+    count) and ``dtype`` (as for ``normalization``) can make it float64. The loop is ``training.train_model``;
+    the run's ``settings`` hold ``norm``. Raises ValueError as ``normalization`` and ``train_model`` do."""
     _check(depth, width, activation, norm, sigma_w2)
     _check_batch(batch, norm)
     dtype = _check_dtype(dtype, torch.device("cpu"))
     x, y, x_test, y_test = teacher_data(seed=seed)
-    x, x_test = x.to(dtype), x_test.to(dtype)
     body = build_normalized_network(depth, width, activation, norm, sigma_w2, in_dim=x.shape[1], seed=seed)
-    model = nn.Sequential(body, nn.Linear(width, int(y.max()) + 1)).to(dtype)
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed + 1)
-    losses = np.full(steps, np.nan)
+    head = nn.Linear(width, int(y.max()) + 1)
+    settings = dict(depth=depth, width=width, activation=activation, norm=norm, sigma_w2=sigma_w2, lr=lr,
+                    steps=steps, batch=batch, seed=seed, dtype=str(dtype).removeprefix("torch."))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for step in range(steps):
-            idx = torch.randint(len(x), (batch,), generator=gen)
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-            if not torch.isfinite(loss):
-                break
-            losses[step] = loss.item()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            accuracy = float((model(x_test).argmax(1) == y_test).float().mean())
+        return train_model(body.to(dtype), head.to(dtype), (x.to(dtype), y, x_test.to(dtype), y_test), settings,
+                           lr=lr, steps=steps, batch=batch, seed=seed)
     finally:
         torch.set_num_threads(threads)
-    return NormTraining(norm, losses, accuracy)
 
 
 def plot_norm_training(runs, ax) -> None:
     """Training loss per step, one line per run, with the loss of guessing from the class frequencies."""
     for run in runs:
-        ax.plot(np.arange(1, len(run.losses) + 1), run.losses, color=NORM_COLORS[run.norm],
-                label=f"{run.norm} (test accuracy {run.accuracy:.0%})")
+        ax.plot(np.arange(1, len(run.losses) + 1), run.losses, color=NORM_COLORS[run.settings["norm"]],
+                label=f"{run.settings['norm']} (test accuracy {run.accuracy:.0%})")
     ax.axhline(guessing_baseline()[0], color=COLORS["theory"], ls="--", lw=1, label="guessing")
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (cross-entropy)")

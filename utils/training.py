@@ -91,6 +91,24 @@ def train_network(depth: int = 20, width: int = 64, activation: str = "sigmoid",
     ``track_update_ratio=True`` also records every block's update-to-data ratio at every step
     (``TrainingRun.update_ratio``, shape (steps, depth), in float64 from the float32 weights the
     optimiser actually wrote: an update below a weight's float32 resolution counts as 0)."""
+    x, y, x_test, y_test = teacher_data(seed=seed)
+    body = build_network(depth, width, activation=activation, init=init, sigma_w2=sigma_w2, shortcut=shortcut,
+                         norm=norm, in_dim=x.shape[1], dropout=dropout, seed=seed, device="cpu")
+    head = nn.Linear(width, int(y.max()) + 1)
+    settings = dict(depth=depth, width=width, activation=activation, init=init, sigma_w2=sigma_w2,
+                    shortcut=shortcut, norm=norm, dropout=dropout, optimizer=optimizer, lr=lr, steps=steps, clip=clip, seed=seed)
+    return train_model(body, head, (x, y, x_test, y_test), settings, optimizer=optimizer, lr=lr, steps=steps,
+                       batch=batch, clip=clip, seed=seed, device=device, track_update_ratio=track_update_ratio)
+
+
+def train_model(body: nn.Module, head: nn.Module, data, settings: dict, optimizer: str = "sgd", lr: float = 0.1,
+                steps: int = 300, batch: int = 128, clip: float | None = None, seed: int = 0, device="cpu",
+                track_update_ratio: bool = False) -> TrainingRun:
+    """The training loop of ``train_network``, for any ``body`` with a ``linears`` list (one weight layer per
+    block, as ``blocks.Network`` has) and a classifier ``head``: cross-entropy, mini-batches of ``batch``
+    drawn with ``seed + 1``, stopped at the first non-finite loss, the test accuracy in eval mode.
+    ``data`` is (x_train, y_train, x_test, y_test) as ``teacher_data`` returns it, in the model's dtype;
+    ``settings`` is stored in the run as given. Raises ValueError for a bad optimizer, lr, steps, batch or clip."""
     check_int("steps", steps, minimum=1)
     check_int("batch", batch, minimum=1)
     check_choice("optimizer", optimizer, OPTIMIZERS)
@@ -98,11 +116,8 @@ def train_network(depth: int = 20, width: int = 64, activation: str = "sigmoid",
     if clip is not None:
         check_number("clip", clip, minimum=0.0, strict=True)
     dev = pick_device(device)
-    x, y, x_test, y_test = teacher_data(seed=seed)
-    body = build_network(depth, width, activation=activation, init=init, sigma_w2=sigma_w2, shortcut=shortcut,
-                         norm=norm, in_dim=x.shape[1], dropout=dropout, seed=seed, device="cpu")
-    head = nn.Linear(width, int(y.max()) + 1)
-    model = nn.Sequential(body, head).to(dev)
+    x, y, x_test, y_test = data
+    model, depth = nn.Sequential(body, head).to(dev), len(body.linears)
     start = [layer.weight.detach().clone() for layer in body.linears]
     opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed + 1)
@@ -134,8 +149,6 @@ def train_network(depth: int = 20, width: int = 64, activation: str = "sigmoid",
         rel = [float((layer.weight - w0).norm() / w0.norm()) for layer, w0 in zip(body.linears, start)]
         changed = [float((layer.weight != w0).float().mean()) for layer, w0 in zip(body.linears, start)]
         accuracy = float((model(x_test.to(dev)).argmax(1) == y_test.to(dev)).float().mean())
-    settings = dict(depth=depth, width=width, activation=activation, init=init, sigma_w2=sigma_w2,
-                    shortcut=shortcut, norm=norm, dropout=dropout, optimizer=optimizer, lr=lr, steps=steps, clip=clip, seed=seed)
     return TrainingRun(settings, losses, np.array(rel), accuracy, diverged_at, grad_to_weight, dev.type, model,
                        grad_norm, np.array(changed), update_ratio, [w0.cpu() for w0 in start])
 
