@@ -451,11 +451,16 @@ assert abs(he_run.losses[-1] - 0.93) < 0.05 and he_run.accuracy > 0.45 and he_ru
 # $(\sigma_w^2, \sigma_b^2) = (2, 0)$ (Hayou, Doucet & Rousseau, 2019). This book therefore keeps the words
 # *ordered*, *chaotic* and *edge of chaos* for smooth activations such as tanh and the sigmoid, and calls
 # $\sigma_w^2 = 2$ ReLU's gradient-neutral scale.
-# For other activations `utils/mean_field.py` computes the expectations by **quadrature**: an integral
-# computed as a weighted sum of the integrand's values at fixed points (nodes). The usual rule for an
-# average over a Gaussian is Gauss–Hermite; its nodes can straddle a kink or miss a narrow peak of the
-# slope, so the book uses Gauss–Legendre panels weighted by the normal density, with breaks at the kinks
-# and bends of the activation. The left panel shows $V$ for tanh with $\sigma_b^2 = 0.05$, its fixed points
+# For other activations `utils/mean_field.py` computes the expectations numerically, by **quadrature**: an
+# integral computed as a weighted sum of the integrand's values at fixed points (nodes).
+#
+# > **Aside — which quadrature.** The usual rule for an average over a Gaussian is Gauss–Hermite: one set
+# > of nodes spread over the whole line. Its nodes can straddle a kink (ReLU's at 0) and, when $q$ is large,
+# > miss the narrow peak of tanh's or the sigmoid's slope. So `utils/mean_field.py` cuts the line into
+# > panels, with edges at $u = 0$ and where the activations bend ($|z| = \sqrt q\,|u|$ from 1/4 to 16), and
+# > applies Gauss–Legendre nodes on each panel to the integrand times the normal density. *End of the aside.*
+#
+# The left panel shows $V$ for tanh with $\sigma_b^2 = 0.05$, its fixed points
 # (dots) and the first layers as a staircase; the right one the line $\chi = 1$ in the $(\sigma_w^2, \sigma_b^2)$
 # plane (for ReLU, the gradient-neutral line).
 
@@ -632,6 +637,7 @@ print(f"mean field, depth 50: ratio within 10x of 1 for sigma_w2 from {healthy.m
 assert abs(diagram.measured_neutral - 1.89) < 0.01 and abs(diagram.theory_neutral - 1.79) < 0.01
 assert abs(diagram.critical - 1.76) < 0.005
 assert gap < 0.5 and np.ptp(diagram.measured) > 20 and diagram.measured[0, -1] < -10 and diagram.measured[-1, -1] > 5
+assert 8 < diagram.measured.max() < 9  # the largest ratio in the chapter, 10^8 ("What we saw")
 assert round(healthy.min() / diagram.theory_neutral, 1) == 0.8 and round(healthy.max() / diagram.theory_neutral, 1) == 1.3
 
 # %% [markdown]
@@ -1028,6 +1034,7 @@ assert abs(layer_growth["relu"] - 1) < 0.005 and abs(layer_growth["tanh"] / pred
 # > nearly linear network explodes least. The calculation ignores two things a small batch brings in: the
 # > part of BatchNorm's backward pass that comes from the batch mean and variance depending on every
 # > input, and the noise of a variance estimated from $B$ numbers. Yang et al. treat the batch size exactly.
+# > *End of the aside.*
 #
 # **Training.** The same plain ReLU network, 32 layers of width 64 at $\sigma_w^2 = 1$, with a linear
 # classifier on top, trained for 300 steps of SGD (learning rate 0.02, batches of 128) on chapter 1's
@@ -1132,8 +1139,9 @@ assert round(as_variance) == 36
 #   mean-square gradient by $\chi(q_l)$ per layer. For smooth activations $\chi = 1$ separates order from chaos
 #   (tanh: 1 without bias, 1.76 at $\sigma_b^2 = 0.05$; sigmoid: about 103). ReLU has no chaotic phase:
 #   $\sigma_w^2 = 2$ is its gradient-neutral scale, whatever the bias. PyTorch's `calculate_gain` puts tanh
-#   ($g = 5/3$) in the chaotic phase and the sigmoid ($g = 1$) deep in the ordered one. It predicted the gradient ratios of this chapter,
-#   from $10^{-28}$ to $10^{8}$, to within half a decade, for networks of width 64 and more.
+#   ($g = 5/3$) in the chaotic phase and the sigmoid ($g = 1$) deep in the ordered one. Mean field predicted the gradient
+#   ratios of this chapter, from $10^{-28}$ (§11) to $10^{8}$ (§6's phase diagram), to within half a decade, for
+#   networks of width 64 and more.
 # * A phase diagram of hundreds of networks is one batched computation; it agrees with a loop of separate
 #   models to float32 rounding.
 # * Orthogonal weights control the spread of the Jacobian's singular values, not just their mean
