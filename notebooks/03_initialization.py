@@ -126,7 +126,7 @@ from utils.training import guessing_baseline, plot_training, train_network
 #
 # This book writes every scheme as $v = \sigma_w^2 / n_{in}$: LeCun is $\sigma_w^2 = 1$, He is $\sigma_w^2 = 2$, and
 # Xavier on square layers is $\sigma_w^2 = 1$. Checking the recipes on real layers (512 inputs, 256 outputs)
-# and the ReLU half by Monte Carlo:
+# and the ReLU half by Monte Carlo (an average over a million random draws):
 
 # %%
 torch.manual_seed(0)
@@ -234,7 +234,7 @@ assert round(grad_norms[0] / grad_norms[-1], 2) == 0.99
 # ## 2. What PyTorch does by default
 #
 # `nn.Linear` initialises itself in `reset_parameters` with `kaiming_uniform_(weight, a=math.sqrt(5))`.
-# That is He's uniform law with the gain of a leaky ReLU of slope $a$. A **gain**, in PyTorch's init recipes,
+# That is He's uniform law with the gain of a *leaky ReLU* (slope 1 for $z > 0$ and $a$ for $z < 0$). A **gain**, in PyTorch's init recipes,
 # is the factor that multiplies the recipe's standard deviation (`nn.init.calculate_gain(activation)` returns one
 # per activation); for a leaky ReLU it is $\sqrt{2/(1+a^2)}$, here $\sqrt{1/3}$, so the
 # bound is $\sqrt{1/3}\cdot\sqrt{3/n_{in}} = 1/\sqrt{n_{in}}$: the weights are $U(-1/\sqrt{n_{in}}, 1/\sqrt{n_{in}})$, whose
@@ -578,7 +578,7 @@ precomputed_explorer(init_explorer(device="cpu"), "sigma_w2", [0.5, 1.0, 2.0, 4.
 # ## 6. The phase diagram, from one batched sweep
 #
 # One network answers one question. A phase diagram — the gradient ratio over a grid of $\sigma_w^2$ and
-# depths, for several seeds — needs hundreds of networks. `sweep` (in `utils/sweep.py`) runs them as *one*
+# depths, for several seeds (independent random draws of the weights) — needs hundreds of networks. `sweep` (in `utils/sweep.py`) runs them as *one*
 # computation instead of a Python loop of models, and gives the numbers of separate models; the aside
 # below shows how, and checks it.
 #
@@ -907,8 +907,8 @@ finite_width_explorer()
 # Each layer is Linear → Norm → activation: $z_l = W_l h_{l-1} + b_l$, $h_l = \phi(\mathrm{Norm}(z_l))$. This is where
 # Ioffe and Szegedy put BatchNorm (on the pre-activation, just before the nonlinearity), and the order of
 # torchvision's ResNets (convolution → BatchNorm → ReLU). Here is the network in plain PyTorch, 50 ReLU
-# layers of width 256, and the measurement: keep the gradient of every activation (`retain_grad`) and take
-# chapter 1's loss, a fixed random readout of the last layer averaged over a batch of 64 Gaussian inputs.
+# layers of width 256 at He's scale $\sigma_w^2 = 2$, and the measurement: keep the gradient of every activation (`retain_grad`) and take
+# §1's loss, a fixed random readout of the last layer averaged over a batch of 64 Gaussian inputs.
 # `utils.normalization.normalization` does the same with hooks, and reads $q_l$ and the correlation between
 # inputs on the way:
 
@@ -1016,8 +1016,8 @@ assert abs(layer_growth["relu"] - 1) < 0.005 and abs(layer_growth["tanh"] / pred
 # batch 256, within 1.5% of the theory's 1.211; for tanh by 1.10 and 1.09 against 1.085. The smaller the
 # batch, the faster it grows: 1.65 per layer for ReLU at batch 4, 1.45 for tanh. And LayerNorm is not
 # immune either: with ReLU it is neutral (1.003, theory exactly 1), but with tanh it grows by 1.086 per
-# layer, the theory's 1.085, BatchNorm's large-batch value: tanh is odd, so centring over the batch
-# changes nothing.
+# layer, the theory's 1.085, BatchNorm's large-batch value: tanh is odd ($\tanh(-z) = -\tanh z$), so its
+# mean over the batch is already about 0 and centring changes nothing.
 #
 # > **Aside — where 1.211 comes from.** In a wide layer, after the norm each unit's input to $\phi$ is close
 # > to a standard Gaussian $u$. Going down, the gradient's mean square is multiplied by $\mathbb E[\phi'(u)^2]$ at
@@ -1187,7 +1187,7 @@ assert round(as_variance) == 36
 #    BatchNorm network that is nearly linear explodes least. Then predict, for a 30-layer BatchNorm ReLU
 #    network at batch 256, the gradient ratio $\|\partial\ell/\partial h_1\| / \|\partial\ell/\partial h_{25}\|$ (below the
 #    top five layers, which §10's fit leaves out), and check it with the `grad_norm` of
-#    `normalization(depth=30, norm="batchnorm", batch=256)`. Is the full ratio first/last (`.ratio`) larger
+#    `normalization(depth=30, norm="batchnorm", batch=256, dtype=torch.float64)`. Is the full ratio first/last (`.ratio`) larger
 #    or smaller than your rate predicts, and which layer makes the difference?
 # 8. *(predict, then check)* BatchNorm's output for one input depends on the other inputs of its batch.
 #    Build `plain_normalized_net(5, 256, "batchnorm")` from §10, feed it a batch of 64 inputs and the
