@@ -560,7 +560,7 @@ assert round(chi("sigmoid", 1.0), 3) == 0.056 and round(math.log10(by_gain["sigm
 #
 # **Predict, then check.** (1) ReLU with `lecun`: how many decades does the gradient lose over 30
 # layers? (2) tanh, $\sigma_b^2 = 0.3$: where is the edge now? (3) sigmoid with $\sigma_w^2 = 100$: is the theory still
-# right where half of the units are saturated?
+# right where half of the units are saturated (on the sigmoid's flat parts, slope near 0)?
 
 # %%
 # NBVAL_IGNORE_OUTPUT
