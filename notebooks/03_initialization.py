@@ -91,6 +91,8 @@ from utils.initializers import init_linear, weight_variance
 from utils.jacobian_spectrum import jacobian_spectrum, plot_jacobian_spectra
 from utils.mean_field import (chi, critical_sigma_w2, fixed_point, gaussian_mean, gradient_factor, mean_field,
                                variance_map)
+from utils.normalization import (normalization, normalization_explorer, plot_norm_training, plot_normalization,
+                                 predicted_growth, train_normalized)
 from utils.phase_diagram import describe_phase_diagram, phase_diagram, phase_diagram_explorer, plot_phase_diagram
 from utils.sweep import sweep, sweep_by_loop
 from utils.training import guessing_baseline, plot_training, train_network
@@ -124,7 +126,7 @@ from utils.training import guessing_baseline, plot_training, train_network
 #
 # This book writes every scheme as $v = \sigma_w^2 / n_{in}$: LeCun is $\sigma_w^2 = 1$, He is $\sigma_w^2 = 2$, and
 # Xavier on square layers is $\sigma_w^2 = 1$. Checking the recipes on real layers (512 inputs, 256 outputs)
-# and the ReLU half by Monte Carlo:
+# and the ReLU half by Monte Carlo (an average over a million random draws):
 
 # %%
 torch.manual_seed(0)
@@ -232,7 +234,7 @@ assert round(grad_norms[0] / grad_norms[-1], 2) == 0.99
 # ## 2. What PyTorch does by default
 #
 # `nn.Linear` initialises itself in `reset_parameters` with `kaiming_uniform_(weight, a=math.sqrt(5))`.
-# That is He's uniform law with the gain of a leaky ReLU of slope $a$. A **gain**, in PyTorch's init recipes,
+# That is He's uniform law with the gain of a *leaky ReLU* (slope 1 for $z > 0$ and $a$ for $z < 0$). A **gain**, in PyTorch's init recipes,
 # is the factor that multiplies the recipe's standard deviation (`nn.init.calculate_gain(activation)` returns one
 # per activation); for a leaky ReLU it is $\sqrt{2/(1+a^2)}$, here $\sqrt{1/3}$, so the
 # bound is $\sqrt{1/3}\cdot\sqrt{3/n_{in}} = 1/\sqrt{n_{in}}$: the weights are $U(-1/\sqrt{n_{in}}, 1/\sqrt{n_{in}})$, whose
@@ -257,7 +259,8 @@ assert abs(default_w2 - 1 / 3) < 0.01 and 0.99 < default_bound <= 1.0 and abs(de
 # needs. Chapter 1's rule for ReLU predicts a gradient ratio of $(\sigma_w^2/2)^{(L-1)/2} = 6^{-14.5} \approx 5\times10^{-12}$
 # over 30 layers. Below, `init_experiment` builds and probes the network (`gradient_flow`) and draws the
 # mean-field prediction (the wide-network average, §5) dashed on the same axes: PyTorch's default against
-# He for a 30-layer ReLU network of width 128.
+# He for a 30-layer ReLU network of width 128. Each row has two panels against the layer $l$: the
+# **activation spread** (the standard deviation of $h_l$ over units and inputs) and $\|\partial\ell/\partial h_l\|$.
 
 # %%
 default_relu = init_experiment("relu", depth=30, width=128, init="default")
@@ -299,24 +302,24 @@ assert round(he_default_bias.q[-1] / he_default_bias.q[0], 3) == 1.038
 # (§4 shows Xavier failing there), `xavier_normal_` or `xavier_uniform_` for tanh without bias (§5: it
 # sits on tanh's edge), and, for anything else, the $\sigma_w^2$ that mean-field theory puts on the edge (§5).
 #
-# **Why the default's forward signal stops falling.** In the top row the gradient falls by the same
-# factor in every layer, but the activation spread falls for five layers only and then stays flat at
-# about 0.032. Chapter 1 found the forward signal following the gradient's law; that holds for a network
-# without bias, and PyTorch's default draws a bias. For ReLU the variance map of §5 is
-# $q_l = \tfrac{\sigma_w^2}{2}\, q_{l-1} + \sigma_b^2$: the weights multiply $q$ by $\sigma_w^2/2 = 1/6$ per layer and the
-# bias adds $\sigma_b^2 = 1/(3n) = 0.0026$ back, so $q_l$ settles where the two balance, at the fixed point
-# $q^* = \sigma_b^2/(1 - \sigma_w^2/2) = 1/320 \approx 0.0031$. A ReLU of a Gaussian of mean square $q^*$ has standard
-# deviation $\sqrt{q^*\,(1/2 - 1/(2\pi))} = 0.033$: the dashed line, 1% above the measured plateau. The gradient does
-# not notice the plateau. ReLU's slope is 0 or 1 whatever the scale of $z$, so every layer multiplies
-# the gradient's mean square by $\chi = \sigma_w^2/2 = 1/6$ and the bias cannot stop the decay. A steady forward
-# signal is no proof of a healthy gradient.
-#
 # The He row has no bias (the `he` scheme sets it to zero), and at $\sigma_w^2 = 2$ mean field keeps $q_l$
-# exactly constant: the flat dashed line at 0.83. (With a bias, $\sigma_w^2 = 2$ has no fixed point at all:
-# $q_l$ grows by $\sigma_b^2$ in every layer. He weights with PyTorch's default bias grow it by 1/384 a layer, 4%
-# over 30 layers: too little to see.) The measured He network strays below the line, from 0.82 to 0.35,
-# and its gradient ratio is 0.66 instead of 1: like the network of §1, it is one draw of finite width, and
-# §9 shows how far such draws typically stray.
+# exactly constant: the flat dashed line at 0.83. The measured He network strays below the line, from
+# 0.82 to 0.35, and its gradient ratio is 0.66 instead of 1: like the network of §1, it is one draw of
+# finite width, and §9 shows how far such draws typically stray.
+#
+# > **Aside — why the default's forward signal stops falling.** In the top row the gradient falls by the
+# > same factor in every layer, but the activation spread falls for five layers only and then stays flat
+# > at about 0.032. Chapter 1 found the forward signal following the gradient's law; that holds for a
+# > network without bias, and PyTorch's default draws a bias. For ReLU the variance map of §5 is
+# > $q_l = \tfrac{\sigma_w^2}{2}\, q_{l-1} + \sigma_b^2$: the weights multiply $q$ by $\sigma_w^2/2 = 1/6$ per layer and
+# > the bias adds $\sigma_b^2 = 1/(3n) = 0.0026$ back, so $q_l$ settles where the two balance, at the fixed point
+# > $q^* = \sigma_b^2/(1 - \sigma_w^2/2) = 1/320 \approx 0.0031$. A ReLU of a Gaussian of mean square $q^*$ has
+# > standard deviation $\sqrt{q^*\,(1/2 - 1/(2\pi))} = 0.033$: the dashed line, 1% above the measured plateau.
+# > The gradient does not notice the plateau. ReLU's slope is 0 or 1 whatever the scale of $z$, so every
+# > layer multiplies the gradient's mean square by $\chi = \sigma_w^2/2 = 1/6$ (§5) and the bias cannot stop the
+# > decay. A steady forward signal is no proof of a healthy gradient. At $\sigma_w^2 = 2$, on the other hand,
+# > a bias leaves no fixed point at all: $q_l$ grows by $\sigma_b^2$ in every layer. He weights with PyTorch's
+# > default bias grow it by 1/384 a layer, 4% over 30 layers: too little to see. *End of the aside.*
 #
 # ## 3. Per-layer histograms, as Glorot and Bengio drew them
 #
@@ -387,6 +390,7 @@ for init, run in runs.items():
 xavier_run, he_run = runs["xavier_normal"], runs["he"]
 guess_loss, commonest = guessing_baseline()  # the loss and accuracy of a model that ignores its input
 assert abs(xavier_run.losses[-1] - guess_loss) < 0.02 and abs(xavier_run.accuracy - commonest) < 0.005
+assert round(guess_loss, 3) == 1.371 and f"{commonest:.1%}" == "29.6%"
 assert 1.5e-5 < xavier_run.rel_change[0] < 2.5e-5
 assert abs(he_run.losses[-1] - 0.93) < 0.05 and he_run.accuracy > 0.45 and he_run.rel_change[0] > 0.05
 
@@ -447,11 +451,16 @@ assert abs(he_run.losses[-1] - 0.93) < 0.05 and he_run.accuracy > 0.45 and he_ru
 # $(\sigma_w^2, \sigma_b^2) = (2, 0)$ (Hayou, Doucet & Rousseau, 2019). This book therefore keeps the words
 # *ordered*, *chaotic* and *edge of chaos* for smooth activations such as tanh and the sigmoid, and calls
 # $\sigma_w^2 = 2$ ReLU's gradient-neutral scale.
-# For other activations `utils/mean_field.py` computes the expectations by **quadrature**: an integral
-# computed as a weighted sum of the integrand's values at fixed points (nodes). The usual rule for an
-# average over a Gaussian is Gauss–Hermite; its nodes can straddle a kink or miss a narrow peak of the
-# slope, so the book uses Gauss–Legendre panels weighted by the normal density, with breaks at the kinks
-# and bends of the activation. The left panel shows $V$ for tanh with $\sigma_b^2 = 0.05$, its fixed points
+# For other activations `utils/mean_field.py` computes the expectations numerically, by **quadrature**: an
+# integral computed as a weighted sum of the integrand's values at fixed points (nodes).
+#
+# > **Aside — which quadrature.** The usual rule for an average over a Gaussian is Gauss–Hermite: one set
+# > of nodes spread over the whole line. Its nodes can straddle a kink (ReLU's at 0) and, when $q$ is large,
+# > miss the narrow peak of tanh's or the sigmoid's slope. So `utils/mean_field.py` cuts the line into
+# > panels, with edges at $u = 0$ and where the activations bend ($|z| = \sqrt q\,|u|$ from 1/4 to 16), and
+# > applies Gauss–Legendre nodes on each panel to the integrand times the normal density. *End of the aside.*
+#
+# The left panel shows $V$ for tanh with $\sigma_b^2 = 0.05$, its fixed points
 # (dots) and the first layers as a staircase; the right one the line $\chi = 1$ in the $(\sigma_w^2, \sigma_b^2)$
 # plane (for ReLU, the gradient-neutral line).
 
@@ -551,7 +560,7 @@ assert round(chi("sigmoid", 1.0), 3) == 0.056 and round(math.log10(by_gain["sigm
 #
 # **Predict, then check.** (1) ReLU with `lecun`: how many decades does the gradient lose over 30
 # layers? (2) tanh, $\sigma_b^2 = 0.3$: where is the edge now? (3) sigmoid with $\sigma_w^2 = 100$: is the theory still
-# right where half of the units are saturated?
+# right where half of the units are saturated (on the sigmoid's flat parts, slope near 0)?
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -569,7 +578,7 @@ precomputed_explorer(init_explorer(device="cpu"), "sigma_w2", [0.5, 1.0, 2.0, 4.
 # ## 6. The phase diagram, from one batched sweep
 #
 # One network answers one question. A phase diagram — the gradient ratio over a grid of $\sigma_w^2$ and
-# depths, for several seeds — needs hundreds of networks. `sweep` (in `utils/sweep.py`) runs them as *one*
+# depths, for several seeds (independent random draws of the weights) — needs hundreds of networks. `sweep` (in `utils/sweep.py`) runs them as *one*
 # computation instead of a Python loop of models, and gives the numbers of separate models; the aside
 # below shows how, and checks it.
 #
@@ -581,7 +590,7 @@ precomputed_explorer(init_explorer(device="cpu"), "sigma_w2", [0.5, 1.0, 2.0, 4.
 # > * *common random numbers*: a seed draws $W^0 \sim \mathcal N(0, 1/n)$ once, and the network at $\sigma_w^2$ uses
 # >   $W = \sigma_w W^0$, so neighbouring columns of the diagram differ only in scale;
 # > * *every depth at once*: one network of depth $L$ gives, for each $d \le L$, the ratio
-# >   $\|\partial\ell/\partial h_1\| / \|\partial\ell/\partial h_d\|$ — the product of the Jacobians of layers $2..d$. (For a separate
+# >   $\|\partial\ell/\partial h_1\| / \|\partial\ell/\partial h_d\|$ — the product of the layer Jacobians $J_l = \partial h_l/\partial h_{l-1}$ (the matrices of partial derivatives, §7) of layers $2..d$. (For a separate
 # >   network of depth $d$ the vector entering layer $d$ would be the readout instead; mean-field theory
 # >   predicts the same for both.)
 # >
@@ -628,6 +637,7 @@ print(f"mean field, depth 50: ratio within 10x of 1 for sigma_w2 from {healthy.m
 assert abs(diagram.measured_neutral - 1.89) < 0.01 and abs(diagram.theory_neutral - 1.79) < 0.01
 assert abs(diagram.critical - 1.76) < 0.005
 assert gap < 0.5 and np.ptp(diagram.measured) > 20 and diagram.measured[0, -1] < -10 and diagram.measured[-1, -1] > 5
+assert 8 < diagram.measured.max() < 9  # the largest ratio in the chapter, 10^8 ("What we saw")
 assert round(healthy.min() / diagram.theory_neutral, 1) == 0.8 and round(healthy.max() / diagram.theory_neutral, 1) == 1.3
 
 # %% [markdown]
@@ -662,8 +672,9 @@ phase_diagram_explorer()
 # **dynamical isometry** and showed that orthogonal weight matrices give it exactly in a deep *linear*
 # network; Pennington et al. (2017) showed that it is reachable with orthogonal weights and sigmoidal
 # activations such as tanh near the edge of chaos, but not with ReLU. Here are the sorted singular
-# values at four inputs, for 32 layers of width 128, at each activation's critical scale ($\sigma_w^2 = 1$, 1, 2:
-# tanh's edge of chaos, ReLU's gradient-neutral scale).
+# values at four inputs, for 32 layers of width 128, at each activation's critical scale: the identity
+# ($\phi(z) = z$, a linear network) at $\sigma_w^2 = 1$, which keeps every length on average; tanh at 1, its
+# edge of chaos; ReLU at 2, its gradient-neutral scale.
 # "Spread" below is the standard deviation of $\log_{10} s$ over the singular values float32 resolves
 # (those above $10^{-6}$ of the largest); the fraction below that is counted separately, and for
 # Gaussian weights it is large, so their true spread is wider still. The last column is the mean square
@@ -777,8 +788,8 @@ assert abs(symmetry["zeros"].accuracy - commonest) < 1e-9 and round(guess_loss, 
 # The constant-initialised network ends with every weight matrix of rank 1 (the first has rank at
 # most 32, its input size, when random): 64 units per layer, one degree of freedom. It still learns
 # something (50% against the 29.6% of always guessing the commonest class), as a width-1 network would.
-# The zero-initialised one never moves a weight. Below the top block the backward signal
-# $W_{l+1}^\top \delta_{l+1}$ is zero, so the biases there stay put too; only the top block's bias and the
+# The zero-initialised one never moves a weight. Below the top layer the backward signal
+# $W_{l+1}^\top \delta_{l+1}$ is zero, so the biases there stay put too; only the top layer's bias and the
 # classifier head learn, the output never depends on the input, and the network ends up guessing the
 # commonest class. Random weights reach 81%.
 #
@@ -786,9 +797,10 @@ assert abs(symmetry["zeros"].accuracy - commonest) < 1e-9 and round(guess_loss, 
 # random subset of units in every step, a different subset for each unit, so identical units receive
 # different gradients. *Floating-point rounding* does not: identical rows go through identical arithmetic
 # and round identically, so the rows above stay *exactly* equal, at any width (odd ones included) and any
-# number of threads (we checked widths 17 and 63 with one and two threads). The same constant-initialised
-# network, trained with dropout 0.5 after every activation; we compare the second-largest singular value
-# of each weight matrix with the largest (0 for rank 1):
+# number of threads (try it: re-run the training cell above with `width=17`, or after
+# `torch.set_num_threads(1)`). The same constant-initialised network, trained with dropout 0.5 after every
+# activation; we compare the second-largest singular value of each weight matrix with the largest (0 for
+# rank 1):
 
 # %%
 dropped = train_network(depth=6, width=64, activation="tanh", init="constant", steps=200, dropout=0.5)
@@ -874,13 +886,13 @@ finite_width_explorer()
 #
 # Two fixes for a deep network's gradient have appeared so far: chapter 2's shortcuts, which give every
 # layer an identity path, and this chapter's initialisation, which picks $\sigma_w^2$ so that each layer keeps
-# the signal's scale ($\chi = 1$). Both are decided once, before training. The third fix, the one most
+# the gradient's mean square ($\chi = 1$, §5). Both are decided once, before training. The third fix, the one most
 # networks use, acts *inside* the network on every forward pass: **normalisation** rescales each layer's
 # pre-activation so that its scale cannot drift, whatever the weights are.
 #
 # * **BatchNorm** (Ioffe & Szegedy, 2015) takes each unit separately. Over the $B$ inputs of the mini-batch
-#   it subtracts the unit's mean and divides by its standard deviation (plus a small $\epsilon$, $10^{-5}$ in
-#   PyTorch, against division by zero); then it multiplies by a learned scale $\gamma$ (initially 1) and adds
+#   it subtracts the unit's mean and divides by its standard deviation (after adding a small
+#   constant, `eps` $= 10^{-5}$ in PyTorch, to the variance, against division by zero); then it multiplies by a learned scale $\gamma$ (initially 1) and adds
 #   a learned shift $\beta$ (initially 0). The mean and variance over the mini-batch are the **batch
 #   statistics**: one input's output depends on the other inputs in its batch, and a batch of one input
 #   has no spread to divide by.
@@ -895,16 +907,12 @@ finite_width_explorer()
 # Each layer is Linear → Norm → activation: $z_l = W_l h_{l-1} + b_l$, $h_l = \phi(\mathrm{Norm}(z_l))$. This is where
 # Ioffe and Szegedy put BatchNorm (on the pre-activation, just before the nonlinearity), and the order of
 # torchvision's ResNets (convolution → BatchNorm → ReLU). Here is the network in plain PyTorch, 50 ReLU
-# layers of width 256, and the measurement: keep the gradient of every activation (`retain_grad`) and take
-# chapter 1's loss, a fixed random readout of the last layer averaged over a batch of 64 Gaussian inputs.
+# layers of width 256 at He's scale $\sigma_w^2 = 2$, and the measurement: keep the gradient of every activation (`retain_grad`) and take
+# §1's loss, a fixed random readout of the last layer averaged over a batch of 64 Gaussian inputs.
 # `utils.normalization.normalization` does the same with hooks, and reads $q_l$ and the correlation between
 # inputs on the way:
 
 # %%
-from utils.normalization import normalization, normalization_explorer, plot_normalization, plot_norm_training
-from utils.normalization import predicted_growth, train_normalized
-
-
 def plain_normalized_net(depth, width, norm, sigma_w2=2.0, seed=0):
     torch.manual_seed(seed)
     linears = [nn.Linear(width, width) for _ in range(depth)]
@@ -938,7 +946,10 @@ assert worst < 1e-6
 # Now the three networks at a weight scale that §4 showed to fail without a norm: $\sigma_w^2 = 1$ (Xavier),
 # a factor of two below He's. Left: $q_l$, the mean square of the pre-activation $z_l$ (before the norm).
 # Middle: $c_l$, the correlation between two different inputs' $z_l$, averaged over all pairs in the batch
-# (1: the network has mapped them to the same direction). Right: $\|\partial\ell/\partial h_l\|$. From here on the
+# (1: the network has mapped them to the same direction). Right: $\|\partial\ell/\partial h_l\|$. The printed
+# **growth per layer going down** is the factor by which $\|\partial\ell/\partial h_l\|$ grows from one layer to
+# the one below, read off a straight line fitted to $\ln\|\partial\ell/\partial h_l\|$ against $l$ over all but the
+# top five layers (where the readout enters and the rate is not yet steady). From here on the
 # cells compute in float64 (`dtype=torch.float64`): a BatchNorm network amplifies float32's rounding so
 # strongly that the second digit of its gradient ratio would depend on how many CPU threads add up the
 # sums. (The explorer computes in float32.)
@@ -954,6 +965,7 @@ for norm, r in at_xavier.items():
 # %%
 no_norm, batch_norm, layer_norm = at_xavier.values()
 assert no_norm.q[-1] < 1e-14 and abs(no_norm.ratio - 8.4e-8) < 0.05e-8 and round(no_norm.correlation[-1], 2) == 0.99
+assert round(no_norm.growth, 3) == 0.720
 assert abs(batch_norm.q[-1] - 0.49) < 0.005 and abs(layer_norm.q[-1] - 0.51) < 0.005
 assert round(batch_norm.ratio, -2) == 7500 and round(batch_norm.growth, 2) == 1.22
 assert round(batch_norm.correlation[-1], 2) == 0.28 and round(layer_norm.correlation[-1], 2) == 0.99
@@ -965,7 +977,7 @@ assert 0.99 < layer_norm.ratio < 1.01
 #   ($u$ a standard Gaussian) in every layer: 0.49 and 0.51 at layer 50. The weight scale no longer decides
 #   the signal's scale.
 # * **The gradient: LayerNorm fixes it, BatchNorm does not.** Without a norm the gradient vanishes
-#   ($8.4\times10^{-8}$ over 50 layers, as §4 predicts). With LayerNorm it stays flat (ratio 1). With
+#   ($8.4\times10^{-8}$ over 50 layers: 0.720 per layer, near §4's $\sqrt{1/2} \approx 0.707$). With LayerNorm it stays flat (ratio 1). With
 #   BatchNorm it *explodes*: a factor of 1.22 per layer, 7500 over 50 layers, although the forward signal
 #   is perfectly steady.
 # * **Distinct inputs: BatchNorm keeps them apart.** Deep ReLU layers without a norm map all inputs to
@@ -1004,8 +1016,8 @@ assert abs(layer_growth["relu"] - 1) < 0.005 and abs(layer_growth["tanh"] / pred
 # batch 256, within 1.5% of the theory's 1.211; for tanh by 1.10 and 1.09 against 1.085. The smaller the
 # batch, the faster it grows: 1.65 per layer for ReLU at batch 4, 1.45 for tanh. And LayerNorm is not
 # immune either: with ReLU it is neutral (1.003, theory exactly 1), but with tanh it grows by 1.086 per
-# layer, the theory's 1.085, BatchNorm's large-batch value: tanh is odd, so centring over the batch
-# changes nothing.
+# layer, the theory's 1.085, BatchNorm's large-batch value: tanh is odd ($\tanh(-z) = -\tanh z$), so its
+# mean over the batch is already about 0 and centring changes nothing.
 #
 # > **Aside — where 1.211 comes from.** In a wide layer, after the norm each unit's input to $\phi$ is close
 # > to a standard Gaussian $u$. Going down, the gradient's mean square is multiplied by $\mathbb E[\phi'(u)^2]$ at
@@ -1022,6 +1034,7 @@ assert abs(layer_growth["relu"] - 1) < 0.005 and abs(layer_growth["tanh"] / pred
 # > nearly linear network explodes least. The calculation ignores two things a small batch brings in: the
 # > part of BatchNorm's backward pass that comes from the batch mean and variance depending on every
 # > input, and the noise of a variance estimated from $B$ numbers. Yang et al. treat the batch size exactly.
+# > *End of the aside.*
 #
 # **Training.** The same plain ReLU network, 32 layers of width 64 at $\sigma_w^2 = 1$, with a linear
 # classifier on top, trained for 300 steps of SGD (learning rate 0.02, batches of 128) on chapter 1's
@@ -1044,13 +1057,13 @@ print(f"the BatchNorm network at initialisation (Gaussian inputs): gradient rati
 final = {norm: run.losses[-10:].mean() for norm, run in trained.items()}
 assert all(abs(run.losses[0] - math.log(4)) < 0.1 for run in trained.values())
 assert abs(final["none"] - 1.37) < 0.01 and abs(final["batchnorm"] - 1.36) < 0.01 and abs(final["layernorm"] - 1.16) < 0.01
-assert round(trained["none"].accuracy, 3) == 0.296 and round(trained["layernorm"].accuracy, 2) == 0.47
+assert round(trained["none"].accuracy, 3) == 0.296 and f"{trained['layernorm'].accuracy:.1%}" == "47.5%"
 assert round(trained["batchnorm"].accuracy, 2) == 0.34 and round(at_start.ratio) == 195
 
 # %% [markdown]
 # All three start near $\ln 4 = 1.386$, the loss of a uniform guess over 4 classes. Without a norm the
 # network stays at the loss of guessing, as in §4 (29.6% accuracy: always the commonest class). With
-# LayerNorm the same badly scaled network learns (loss 1.16, 47%). With BatchNorm it barely moves (loss
+# LayerNorm the same badly scaled network learns (loss 1.16, 47.5%). With BatchNorm it barely moves (loss
 # 1.36, 34%): at initialisation its first layer's gradient is 195 times its last one's, so one learning rate
 # cannot suit both ends of the network.
 #
@@ -1126,8 +1139,9 @@ assert round(as_variance) == 36
 #   mean-square gradient by $\chi(q_l)$ per layer. For smooth activations $\chi = 1$ separates order from chaos
 #   (tanh: 1 without bias, 1.76 at $\sigma_b^2 = 0.05$; sigmoid: about 103). ReLU has no chaotic phase:
 #   $\sigma_w^2 = 2$ is its gradient-neutral scale, whatever the bias. PyTorch's `calculate_gain` puts tanh
-#   ($g = 5/3$) in the chaotic phase and the sigmoid ($g = 1$) deep in the ordered one. It predicted the gradient ratios of this chapter,
-#   from $10^{-28}$ to $10^{8}$, to within half a decade, for networks of width 64 and more.
+#   ($g = 5/3$) in the chaotic phase and the sigmoid ($g = 1$) deep in the ordered one. Mean field predicted the gradient
+#   ratios of this chapter, from $10^{-28}$ (§11) to $10^{8}$ (§6's phase diagram), to within half a decade, for
+#   networks of width 64 and more.
 # * A phase diagram of hundreds of networks is one batched computation; it agrees with a loop of separate
 #   models to float32 rounding.
 # * Orthogonal weights control the spread of the Jacobian's singular values, not just their mean
@@ -1173,7 +1187,7 @@ assert round(as_variance) == 36
 #    BatchNorm network that is nearly linear explodes least. Then predict, for a 30-layer BatchNorm ReLU
 #    network at batch 256, the gradient ratio $\|\partial\ell/\partial h_1\| / \|\partial\ell/\partial h_{25}\|$ (below the
 #    top five layers, which §10's fit leaves out), and check it with the `grad_norm` of
-#    `normalization(depth=30, norm="batchnorm", batch=256)`. Is the full ratio first/last (`.ratio`) larger
+#    `normalization(depth=30, norm="batchnorm", batch=256, dtype=torch.float64)`. Is the full ratio first/last (`.ratio`) larger
 #    or smaller than your rate predicts, and which layer makes the difference?
 # 8. *(predict, then check)* BatchNorm's output for one input depends on the other inputs of its batch.
 #    Build `plain_normalized_net(5, 256, "batchnorm")` from §10, feed it a batch of 64 inputs and the
