@@ -456,7 +456,7 @@ assert round(mean_to_rms.max(), 2) == 0.25
 # starts at zero); pre-norm $v_L = v_0 + L$ (each block adds $\sigma_2^2\sigma_w^2/2 = 1$; in general
 # $v_0 + L\sigma_w^2/2$). For other activations the Gaussian expectations have no closed form and are
 # computed by *quadrature*: the integral over the Gaussian is replaced by a weighted sum of the function's
-# values at a few fixed points (Gauss–Hermite quadrature, from chapter 3's `utils/mean_field.py`).
+# values at a few fixed points (Gauss–Legendre panels weighted by the normal density, from chapter 3's `utils/mean_field.py`).
 # `residual_theory(scheme, depth)` iterates the recursion.
 #
 # Measured, 50 blocks of width 64, ReLU, $\sigma_w^2 = 2$, the same 32 Gaussian inputs for every scheme;
