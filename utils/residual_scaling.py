@@ -27,7 +27,7 @@ gradient by 1 + g^2 sigma_2^2 sigma_1^2 E[act'(z)^2], divided by v_{l-1} behind 
 by the standard deviation of its input). W2 is zero-mean and independent of everything else, so the
 branch adds no cross term. For ReLU without a norm, E[relu(z)^2] = sigma_1^2 v_{l-1} / 2 given h_{l-1},
 so v_l = (1 + g^2 sigma_1^2 sigma_2^2 / 2) v_{l-1} holds in expectation at any width.
-Expectations over a Gaussian are computed by quadrature (Gauss-Legendre panels weighted by the normal density ``utils.mean_field``).
+Expectations over a Gaussian are computed by quadrature (Gauss-Legendre panels weighted by the normal density, ``utils.mean_field``).
 """
 
 from __future__ import annotations
