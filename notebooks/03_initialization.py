@@ -17,8 +17,8 @@
 # It derives the classic answers, checks what PyTorch actually does, and then builds a small theory —
 # mean-field signal propagation — that predicts, layer by layer, what the measurements show.
 #
-# **Learning goals.** The chapter is two sittings: goals 1–4 are the first (§1–§4), the rest the second
-# (§5 onwards). After this chapter you can
+# **Learning goals.** The chapter is three sittings: goals 1–4 are the first (§1–§4), goals 5–8 the second
+# (§5–§9), goal 9 the third (§10–§11). After this chapter you can
 #
 # 1. derive LeCun's $1/n_{in}$, Xavier's $2/(n_{in}+n_{out})$ with its uniform bound $\sqrt{6/(n_{in}+n_{out})}$,
 #    and He's $2/n_{in}$ from one variance calculation;
@@ -882,6 +882,14 @@ assert 1.8 < widths[32].spread[-1] / widths[128].spread[-1] < 2.2 and 2.3 < widt
 finite_width_explorer()
 
 # %% [markdown]
+# ---
+#
+# **End of the second sitting.** You have the mean-field theory, the phase diagram it explains, and how
+# far one network strays from it. The third sitting adds the fix most networks use on top of a good
+# initialisation, and the common claims.
+#
+# ---
+#
 # ## 10. Normalisation, the third fix
 #
 # Two fixes for a deep network's gradient have appeared so far: chapter 2's shortcuts, which give every
