@@ -135,8 +135,8 @@ def fixed_point(activation: str, sigma_w2: float, sigma_b2: float = 0.0, input_q
         rate = sigma_w2 * float(_square(act, Q_MAX)) / Q_MAX
         raise ValueError(
             f"no fixed point: with {activation}, sigma_w2 = {sigma_w2:g}, sigma_b2 = {sigma_b2:g} the variance "
-            f"q_l grows without bound (at large q each layer multiplies it by {rate:.3g} and adds {sigma_b2:g}); "
-            f"a fixed point needs sigma_w2 below {sigma_w2 / rate:.4g}" + (" or sigma_b2 = 0" if abs(rate - 1) < 1e-3 and sigma_b2 > 0 else ""))
+            f"q_l grows without bound (at large q each layer multiplies it by {rate:.6g} and adds {sigma_b2:g}); "
+            f"a fixed point needs sigma_w2 below {sigma_w2 / rate:.6g}" + (" or sigma_b2 = 0" if abs(rate - 1) < 1e-3 and sigma_b2 > 0 else ""))
     return q
 
 
