@@ -26,6 +26,10 @@ CPU_ONLY_FLOAT64 = {  # (file, line text): why it is safe
         "five_layer_gradients builds its tiny network with device='cpu' and has no device argument",
     ("digits.py", 'return torch.float64 if device.type == "cpu" else torch.float32'):
         "a dtype chosen by device: float64 only where the device is the CPU",
+    ("normalization.py", "DTYPES = (torch.float32, torch.float64)"):
+        "the dtypes a caller may choose; _check_dtype refuses float64 on any device but the CPU",
+    ("normalization.py", 'if dtype == torch.float64 and device.type != "cpu":'):
+        "the guard itself: float64 only on the CPU",
 }
 
 

@@ -119,3 +119,11 @@ def test_the_explorer_moves_and_shows_bad_input_as_a_message():
     assert "at least 2 with batchnorm" in explorer.message.value and explorer.image.layout.display == "none"
     explorer.controls["batch"].value = 8
     assert explorer.error is None and "batch 8" in explorer.readout.value
+
+
+@pytest.mark.parametrize("device", ["mps", "cuda"])
+def test_float64_is_refused_off_the_cpu(device):
+    from utils.normalization import _check_dtype  # the guard itself: no MPS or CUDA device on the test machine
+    assert _check_dtype(torch.float64, torch.device("cpu")) == torch.float64
+    with pytest.raises(ValueError, match=f"float64 runs on the CPU only .* got device {device}"):
+        _check_dtype(torch.float64, torch.device(device))

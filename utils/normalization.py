@@ -84,8 +84,9 @@ def _check(depth, width, activation, norm, sigma_w2) -> float:
 
 def _check_dtype(dtype, device: torch.device) -> torch.dtype:
     check_choice("dtype", dtype, DTYPES)
-    if dtype == torch.float64 and device.type == "mps":
-        raise ValueError("dtype torch.float64 is not available on mps (it has no float64); choose torch.float32")
+    if dtype == torch.float64 and device.type != "cpu":
+        raise ValueError(f"dtype torch.float64 runs on the CPU only (the book's rule: MPS has no float64); "
+                         f"got device {device.type}: choose device='cpu' or torch.float32")
     return dtype
 
 
@@ -184,7 +185,7 @@ def normalization(depth: int = 50, width: int = 256, activation: str = "relu", n
     """Probe a ``depth``-block plain network with ``norm`` (see the module docstring) on one Gaussian batch
     of shape (batch, width), at initialisation and in training mode, with the input and the loss of
     ``gradient_flow.probe_with_readout``. Seeded, device-aware; statistics in float64 on CPU copies.
-    ``dtype=torch.float64`` computes the network itself in float64 (CPU or CUDA): a BatchNorm network
+    ``dtype=torch.float64`` computes the network itself in float64 (CPU only; a ValueError elsewhere): a BatchNorm network
     amplifies float32 rounding enough that its digits change with the number of CPU threads.
     Raises ValueError for an unknown norm, activation or dtype, depth < 1, or batch < 2 with batchnorm."""
     sigma_w2 = _check(depth, width, activation, norm, sigma_w2)
