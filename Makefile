@@ -10,7 +10,7 @@ NB ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 COURSE := notebooks/assignments
 ASSIGNMENTS := $(sort $(notdir $(wildcard $(COURSE)/source/ch[0-9][0-9])))
 
-.PHONY: lab test test-browser notebooks assignments figures site bench gpu-check lock clean
+.PHONY: lab test test-browser test-paths test-seeds notebooks assignments figures site bench gpu-check lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,25 @@ lab: $(STAMP)  ## start JupyterLab on the book
 
 test: $(STAMP)  ## every test: unit, widgets, notebook pairs, strict nbval, browser
 	$(BIN)/python -m pytest
+
+# Numeric paths other than this CPU's own, as another reader's machine may take them: ATEN_CPU_CAPABILITY
+# picks PyTorch's vector kernels (default = none, avx2, avx512 where the CPU has it), MKL_CBWR MKL's code path.
+NUMERIC_PATHS ?= "ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE" "ATEN_CPU_CAPABILITY=avx2"
+# Seed shifts for test-seeds: with the stored run's seeds (shift 0), the book's asserts meet 5 seeds.
+SEED_SHIFTS ?= 1 2 3 4
+
+test-paths: $(STAMP)  ## strict nbval of every chapter on each of NUMERIC_PATHS: the stored outputs must reproduce
+	@for p in $(NUMERIC_PATHS); do \
+		echo "strict nbval, numeric path: $$p"; \
+		env $$p $(BIN)/python -m pytest notebooks -p no:cacheprovider -q || exit 1; \
+	done
+
+test-seeds: $(STAMP)  ## every chapter with every seed shifted by SEED_SHIFTS: each assert must still hold
+	@for s in $(SEED_SHIFTS); do \
+		echo "every chapter, seeds shifted by $$s (outputs not compared; asserts must hold)"; \
+		TRAINABLE_DEPTH_SEED_SHIFT=$$s PYTHONPATH="$(CURDIR)/tests/seed_shift" \
+			$(BIN)/python -m pytest notebooks -p no:cacheprovider -q --nbval-lax || exit 1; \
+	done
 
 test-browser: $(STAMP)  ## only the browser tests (JupyterLab, first open, website)
 	$(BIN)/python -m pytest tests/browser

@@ -56,7 +56,7 @@ from utils import gradient_flow, gradient_flow_explorer, new_figure, plot_gradie
 from utils.activations import get_activation
 from utils.check import check_answer
 from utils.diagnostics import plot_activation_shapes, plot_layer_histograms, plot_layer_stats
-from utils.formatting import above, short
+from utils.formatting import above, short, varies
 from utils.matrix_products import matrix_products, matrix_products_explorer, plot_matrix_products
 from utils.training import FLOAT32_EPS, guessing_baseline, plot_training, plot_update_ratio, train_network
 
@@ -437,6 +437,13 @@ precomputed_explorer(gradient_flow_explorer(device="cpu"), "depth", [5, 10, 20, 
 # nothing yet, so it should spread its bets about evenly, and the cross-entropy of a uniform guess is
 # $\ln K$ — here $\ln 4 \approx 1.386$. A first loss far above that means the network starts out confidently
 # wrong (its outputs are too large), and its first steps go into undoing that instead of learning.
+#
+# **Numbers marked ≈.** A training run amplifies rounding: two CPUs that round one sum differently
+# (another vector unit, another math library, another thread count) start from the same weights and
+# drift apart step by step. So the digits of a run's outcome differ between machines, while what the run
+# shows does not. The book prints such numbers with a leading ≈; on your machine they may differ. The text
+# quotes them as bands, measured over 5 seeds and several CPU code paths, and the cell after each run
+# checks that it falls inside them.
 
 # %%
 runs = [train_network(depth=20, activation=act, sigma_w2=s2, track_update_ratio=True) for act, s2 in
@@ -444,39 +451,45 @@ runs = [train_network(depth=20, activation=act, sigma_w2=s2, track_update_ratio=
 fig, axes = new_figure(2)
 plot_training(runs, axes)
 for run in runs:
-    moved = ", ".join(above(run.rel_change[layer - 1], 1e-5, ".1e") for layer in (1, 5, 10, 15, 20))
+    moved = ", ".join(varies(run.rel_change[layer - 1], ".1e", floor=1e-5) for layer in (1, 5, 10, 15, 20))
     print(f"{run.label:18s} loss at step 1 {run.losses[0]:.3f} (ln 4 = {math.log(4):.3f}), final loss "
-          f"{run.losses[-1]:.3f}, test accuracy {run.accuracy:.1%}; moved (layers 1, 5, 10, 15, 20): {moved}")
+          f"{varies(run.losses[-1], '.3f')}, test accuracy {varies(run.accuracy, '.1%')}; "
+          f"moved (layers 1, 5, 10, 15, 20): {moved}")
 sigmoid_run, relu_run, tanh_run = runs
 guess_loss, guess_accuracy = guessing_baseline()
 print(f"ignoring the input: loss {guess_loss:.3f} (entropy of the class frequencies), accuracy {guess_accuracy:.1%}")
 first_step = 0.1 * sigmoid_run.grad_to_weight  # learning rate x |dl/dW_l| / |W_l| at step 1
 print(f"sigmoid, first SGD step relative to the weights: layer 1 {first_step[0]:.1e}, layer 20 {first_step[-1]:.1e}")
 frozen = np.flatnonzero(sigmoid_run.frac_changed == 0) + 1
-print(f"sigmoid: layers in which not one weight changed in 300 steps: {frozen.min()} to {frozen.max()}")
+print(f"sigmoid: layers in which not one weight changed in 300 steps: {frozen.min()} to {varies(frozen.max(), 'd')}")
 
 # %%
-assert all(abs(run.losses[0] - math.log(4)) < 0.03 for run in runs)
-assert list(frozen) == list(range(1, 8)) and np.all(sigmoid_run.rel_change[:7] == 0.0)
-assert round(sigmoid_run.rel_change[-1], 3) == 0.005
-assert 1e-13 < per_layer**19 < 1e-11 and 1e-13 < first_step[0] / first_step[-1] < 1e-11
+# Bands measured over seeds 0-4 and four CPU code paths (AVX-512, AVX2 with MKL's AVX2 path, no vector
+# unit with MKL COMPATIBLE, 1 and 2 threads); the measured range follows each claim.
+assert all(abs(run.losses[0] - math.log(4)) < 0.15 for run in runs)  # first losses 1.38-1.53
+assert frozen.min() == 1 and 6 <= frozen.max() <= 7 and list(frozen) == list(range(1, frozen.max() + 1))
+assert 0.004 < sigmoid_run.rel_change[-1] < 0.008  # 0.0054-0.0065
+assert 1e-13 < per_layer**19 < 1e-11 and 1e-13 < first_step[0] / first_step[-1] < 1e-11  # 1.8e-12 to 4.2e-12
 assert round(math.log10(first_step[0])) == -15 and round(math.log10(first_step[-1])) == -3
-assert round(guess_loss, 3) == 1.371 and round(guess_accuracy, 3) == 0.296
-assert abs(sigmoid_run.losses[-1] - guess_loss) < 0.02 and abs(sigmoid_run.accuracy - guess_accuracy) < 0.005
+assert abs(guess_loss - math.log(4)) < 0.02 and 0.25 < guess_accuracy < 0.35  # 1.371-1.380; 27.6-31.6%
+assert abs(sigmoid_run.losses[-1] - guess_loss) < 0.01  # within 0.005
+assert abs(sigmoid_run.accuracy - guess_accuracy) < 0.1  # the commonest class (4 seeds), another one (1 seed)
 moved = np.concatenate([relu_run.rel_change, tanh_run.rel_change])
-assert round(moved.min(), 2) == 0.03 and round(moved.max(), 2) == 0.27
-assert relu_run.accuracy > 0.6 and tanh_run.accuracy > 0.7
+assert 0.02 < moved.min() < 0.06 and 0.15 < moved.max() < 0.35  # smallest 0.026-0.047, largest 0.19-0.28
+assert relu_run.accuracy > 0.55 and tanh_run.accuracy > 0.7  # ReLU 62-75%, tanh 75-83%
 
 # %% [markdown]
-# All three networks start within 0.03 of $\ln 4$, as fresh classifiers should. The sigmoid network then
-# stays at the loss of guessing: 1.371, the entropy of the four classes' frequencies (a little below
-# $\ln 4$, as the classes are not quite balanced), and it always answers the commonest class (29.6% of the
-# test set). Its top layer moves a little (0.5%), and its first *seven* layers do not move at all: not one
-# of their weights changed. At about 0.24 per layer, layer 1's gradient is some $10^{-12}$ of layer 20's:
+# All three networks start close to $\ln 4$ (within 0.03 here; within 0.15 over five seeds), as fresh
+# classifiers should. The sigmoid network then stays at the loss of guessing: 1.371, the entropy of the four
+# classes' frequencies (a little below $\ln 4$, as the classes are not quite balanced), and it answers the
+# commonest class (29.6% of the test set). Its top layer moves a little (about 0.5%), and its first *seven*
+# layers do not move at all: not one of their weights changed (six or seven layers, over five seeds).
+# At about 0.24 per layer, layer 1's gradient is some $10^{-12}$ of layer 20's:
 # its first step would change its weights by about $10^{-15}$ of their size (layer 20's by $10^{-3}$), far
 # below float32's resolution, $\varepsilon = 2^{-23} \approx 1.2\times10^{-7}$ (the gap between 1 and the next
-# float32 number). The ReLU (He) and tanh networks, same depth and width, move every layer by 3% to 27%
-# and learn the task.
+# float32 number). The ReLU (He) and tanh networks, same depth and width, move every layer by a few percent
+# (layer 1 by about 20–28%) and learn the task: 62–75% test accuracy for ReLU and 75–83% for tanh over five
+# seeds and several CPUs, against 30% for guessing.
 #
 # Between the frozen layers and the moving ones lie layers 8 to 12: the right panel shows them moving, by
 # about $10^{-11}$ (layer 8) to a few times $10^{-8}$ (layer 12) of their size — *less* than $\varepsilon$. If every update below the resolution
@@ -494,35 +507,37 @@ assert relu_run.accuracy > 0.6 and tanh_run.accuracy > 0.7
 
 # %%
 print("sigmoid run, fraction of W_l's entries that changed at all in 300 steps:")
-print("  " + ", ".join(f"layer {l}: {sigmoid_run.frac_changed[l - 1]:.2g}" for l in (7, 8, 10, 11, 12, 14, 17, 20)))
+print("  " + ", ".join(f"layer {l}: {varies(sigmoid_run.frac_changed[l - 1], '.2g', floor=1e-6)}"
+                      for l in (7, 8, 10, 11, 12, 14, 17, 20)))
 w_start = sigmoid_run.start_weights[7]  # layer 8, before and after training
 changed = w_start != sigmoid_run.model[0].linears[7].weight.detach()
 typical = float(w_start.abs().median())
-print(f"layer 8: {int(changed.sum())} of {changed.numel()} entries changed, all with |w| <= "
-      f"{short(float(w_start.abs()[changed].max()), '.1e')}; a typical entry has |w| = {typical:.2g}")
+print(f"layer 8: {varies(int(changed.sum()), 'd')} of {changed.numel()} entries changed, all with |w| <= "
+      f"{varies(float(w_start.abs()[changed].max()), '.1e')}; a typical entry has |w| = {typical:.2g}")
 print(f"half a float32 step: {short(FLOAT32_EPS * typical / 2, '.1e')} at |w| = {typical:.2g}, "
       f"{short(FLOAT32_EPS * 1e-4 / 2, '.1e')} at |w| = 1e-4")
 
 # %%
-assert 0 < sigmoid_run.frac_changed[7] < 1e-3 and np.all(0 < sigmoid_run.rel_change[7:12])
-assert np.all(sigmoid_run.rel_change[7:12] < FLOAT32_EPS) and 1e-12 < sigmoid_run.rel_change[7] < 1e-10
-assert 1e-8 < sigmoid_run.rel_change[11] < 1e-7
-assert w_start.abs()[changed].max() < 2e-3 * typical and np.all(sigmoid_run.frac_changed[16:] == 1.0)
-assert round(sigmoid_run.frac_changed[9], 2) == 0.02 and round(sigmoid_run.frac_changed[11], 2) == 0.27
-assert round(sigmoid_run.frac_changed[13], 2) == 0.96 and round(sigmoid_run.frac_changed[10], 2) == 0.07
+# Bands over seeds 0-4 and CPU code paths, as above.
+assert 0 < sigmoid_run.frac_changed[7] < 3e-3 and np.all(0 < sigmoid_run.rel_change[7:12])  # 1 to 7 of 4096
+assert np.all(sigmoid_run.rel_change[7:12] < FLOAT32_EPS) and 1e-12 < sigmoid_run.rel_change[7] < 1e-10  # 5e-12 to 1.4e-11
+assert 1e-8 < sigmoid_run.rel_change[11] < 1e-7  # 3.5e-8 to 5.9e-8
+assert w_start.abs()[changed].max() < 1e-2 * typical and np.all(sigmoid_run.frac_changed[16:] > 0.999)
+assert 0.01 < sigmoid_run.frac_changed[9] < 0.025 and 0.2 < sigmoid_run.frac_changed[11] < 0.32  # 1.2-1.9%; 24-28%
+assert 0.93 < sigmoid_run.frac_changed[13] < 0.98 and 0.04 < sigmoid_run.frac_changed[10] < 0.09  # 94-96%; 5.3-7.4%
 largest_changed = w_start.abs()[changed].max()
-assert int(changed.sum()) == 2 and int((w_start.abs() <= largest_changed).sum()) == 3
-assert round(FLOAT32_EPS * typical / 2 * 1e9) == 5 and 1e-12 < FLOAT32_EPS * largest_changed / 2 < 1e-11
+assert int((w_start.abs() <= largest_changed).sum()) <= 20  # the changed ones are among the 2 to 15 nearest 0
+assert round(FLOAT32_EPS * typical / 2 * 1e9) == 5 and 1e-12 < FLOAT32_EPS * largest_changed / 2 < 1e-10
 
 # %% [markdown]
 # Layer 8's updates are far too small for a typical entry, which would need one above $5\times10^{-9}$, but
-# the entries nearest zero need only some $10^{-12}$: its 2 changed entries are among the 3 of its 4096 that
-# lie closest to zero. And when such an entry does
+# the entries nearest zero need only some $10^{-12}$ to $10^{-11}$: its few changed entries (1 to 7 over five
+# seeds) are all among the 20 of its 4096 that lie closest to zero. And when such an entry does
 # move, it moves by a whole rounding step of its own size. A layer's relative change
 # $\|\Delta W_l\|/\|W_l\|$ can therefore be far below $\varepsilon$: it is a few tiny entries stepping,
 # while the rest stand still. Going up, the updates grow about fourfold per layer and clear the bar for
-# more and more entries: 2% of layer 10's, 27% of layer 12's, 96% of layer 14's, all of them from layer 17
-# on. Below layer 8 not even the entries nearest zero clear it.
+# more and more entries: 1–2% of layer 10's, about a quarter of layer 12's, about 95% of layer 14's, and
+# practically all (over 99.9%) from layer 17 on. Below layer 8 not even the entries nearest zero clear it.
 #
 # ### The update-to-data ratio
 #
@@ -545,25 +560,27 @@ for run in (sigmoid_run, relu_run):
     median_log[run.label] = np.log10(np.where(median > 0, median, np.nan))
     steps_moved = (run.update_ratio > 0).mean(axis=0)
     print(f"{run.label}: median log10 update ratio, layers 1, 11, 14, 20: "
-          + ", ".join("never changes" if np.isnan(median_log[run.label][l - 1]) else f"{median_log[run.label][l - 1]:.1f}"
+          + ", ".join("never changes" if np.isnan(median_log[run.label][l - 1]) else varies(median_log[run.label][l - 1], ".1f")
                       for l in (1, 11, 14, 20))
-          + f"; layers from {np.nanmin(median_log[run.label]):.1f} to {np.nanmax(median_log[run.label]):.1f}"
-          + f"; layer 8 changes in {steps_moved[7]:.0%} of the steps")
+          + f"; layers from {varies(np.nanmin(median_log[run.label]), '.1f')} to {varies(np.nanmax(median_log[run.label]), '.1f')}"
+          + f"; layer 8 changes in {varies(steps_moved[7], '.0%')} of the steps")
 sigmoid_log, relu_log = median_log.values()
 
 # %%
-assert np.all(sigmoid_run.update_ratio[:, :7] == 0) and 0.1 < (sigmoid_run.update_ratio[:, 7] > 0).mean() < 0.5
-assert round(sigmoid_log[10], 1) == -9.4 and round(sigmoid_log[13], 1) == -7.0 and round(sigmoid_log[19], 1) == -3.3
-assert abs(sigmoid_log[13] - math.log10(FLOAT32_EPS)) < 0.2 and 0.55 < (sigmoid_log[19] - sigmoid_log[13]) / 6 < 0.7
-assert round(relu_log.min(), 1) == -2.8 and round(relu_log.max(), 1) == -2.3 and np.all(relu_run.update_ratio > 0)
+# Bands over seeds 0-4 and CPU code paths, as above.
+assert np.all(sigmoid_run.update_ratio[:, :frozen.max()] == 0)
+assert 0.1 < (sigmoid_run.update_ratio[:, 7] > 0).mean() < 0.9  # layer 8 changes in 17-77% of the steps
+assert -10 < sigmoid_log[10] < -9 and abs(sigmoid_log[19] + 3.3) < 0.1  # -9.7 to -9.4; -3.30 to -3.26
+assert abs(sigmoid_log[13] - math.log10(FLOAT32_EPS)) < 0.3 and 0.55 < (sigmoid_log[19] - sigmoid_log[13]) / 6 < 0.7
+assert -3.0 < relu_log.min() and relu_log.max() < -2.2 and np.all(relu_run.update_ratio > 0)  # -2.9 to -2.3
 
 # %% [markdown]
-# The He-initialised ReLU net sits in one band: every layer's typical step is $10^{-2.8}$ to $10^{-2.3}$ of
+# The He-initialised ReLU net sits in one band: every layer's typical step is about $10^{-2.9}$ to $10^{-2.3}$ of
 # its weights, less than a decade above Karpathy's $-3$ (a learning rate of 0.1 is on the bold side), and
 # every layer changes at every step. The sigmoid net is a staircase: $10^{-3.3}$ at the top, falling by
 # about 0.6 of a decade per layer (the factor of about 4 per layer of §2) down to $\varepsilon$ at layer 14,
 # and faster below it. Below that line the ratio stops measuring a step of the whole layer and starts
-# counting the few entries that cleared their own bar: layer 11's $10^{-9.4}$ comes from the 7% of its
+# counting the few entries that cleared their own bar: layer 11's $10^{-9.5}$ or so comes from the 5–7% of its
 # entries that ever change, layer 8 changes in only some of the steps, and layers 1 to 7 are grey
 # throughout. A ratio near $\log_{10}\varepsilon \approx -7$ or below says that a layer is, in float32, not
 # being trained.
@@ -589,23 +606,24 @@ fig, axes = new_figure(2)
 plot_training([exploding, clipped, relu_run], axes)
 print(f"unclipped: loss {exploding.losses[0]:.1f} at step 1 (ln 4 = {math.log(4):.2f}), "
       f"inf/NaN at step {exploding.diverged_at + 1}")
-print(f"clipped:   loss {clipped.losses[0]:.1f} -> {clipped.losses[-1]:.3f}, accuracy {clipped.accuracy:.1%}")
-print(f"He init:   loss {relu_run.losses[0]:.2f} -> {relu_run.losses[-1]:.3f}, accuracy {relu_run.accuracy:.1%}")
+print(f"clipped:   loss {clipped.losses[0]:.1f} -> {varies(clipped.losses[-1], '.3f')}, accuracy {varies(clipped.accuracy, '.1%')}")
+print(f"He init:   loss {relu_run.losses[0]:.2f} -> {varies(relu_run.losses[-1], '.3f')}, accuracy {varies(relu_run.accuracy, '.1%')}")
 print(f"gradient norm at step 1, before clipping: sigma_w2 = 3: {exploding.grad_norm:.0f}; He: {relu_run.grad_norm:.2f}")
 
 # %%
-assert exploding.diverged_at is not None and exploding.diverged_at + 1 <= 3
+# Bands over seeds 0-4 and CPU code paths, as in section 6.
+assert exploding.diverged_at is not None and exploding.diverged_at + 1 <= 3  # step 3 in every run
 assert clipped.diverged_at is None and clipped.losses[-1] < 0.2 * clipped.losses[0]
-assert clipped.losses[-1] < guess_loss - 0.3 and clipped.accuracy > guess_accuracy + 0.1
+assert clipped.losses[-1] < guess_loss - 0.1 and clipped.accuracy > guess_accuracy + 0.1  # 1.06-1.22; 42-44%
 assert clipped.accuracy < relu_run.accuracy - 0.1
-assert exploding.losses[0] > 10 * math.log(4) and 150 < exploding.grad_norm / relu_run.grad_norm < 300
+assert exploding.losses[0] > 8 * math.log(4) and 100 < exploding.grad_norm / relu_run.grad_norm < 400  # 12-32; 150-340
 assert abs(1.5**10 - 58) < 0.5
 
 # %% [markdown]
-# The expected-initial-loss check flags this network before it takes a step: its first loss is more than ten
-# times $\ln 4$, because a gain of $\sqrt{3/2}$ over 20 layers makes its outputs some $(3/2)^{10} \approx 58$
-# times larger than the He net's, and its first gradient is some 200 times the He net's. Without clipping the run is dead by
-# step 3. With clipping it survives and the loss falls, but it
+# The expected-initial-loss check flags this network before it takes a step: its first loss is about ten
+# times $\ln 4$ (8 to 25 times over five seeds), because a gain of $\sqrt{3/2}$ over 20 layers makes its outputs
+# some $(3/2)^{10} \approx 58$ times larger than the He net's, and its first gradient is some 150 to 350 times the
+# He net's. Without clipping the run is dead by step 3. With clipping it survives and the loss falls, but it
 # ends well behind the network that was initialised at the right scale. Clipping is a guard rail: it
 # bounds the step, it does not repair the product of Jacobians. The repairs are the subject of the
 # next two chapters — shortcut connections and initialisation.
@@ -744,20 +762,23 @@ assert 2.0 < min(healthy) <= 2.02 and 2.0 < max(healthy) < 2.2
 
 five = train_network(depth=5, activation="sigmoid", sigma_w2=1.0)
 print(f"Ex. 4: layer 1's first step is {short(0.1 * five.grad_to_weight[0], '.1e')} of its weights, above "
-      f"epsilon = {short(FLOAT32_EPS, '.1e')}; in 300 steps it moves by {short(five.rel_change[0], '.1e')} "
-      f"(the top layer by {short(five.rel_change[-1], '.1e')}; 0.24^4 = {short(0.24**4, '.1e')}).")
+      f"epsilon = {short(FLOAT32_EPS, '.1e')}; in 300 steps it moves by {varies(five.rel_change[0], '.1e')} "
+      f"(the top layer by {varies(five.rel_change[-1], '.1e')}; 0.24^4 = {short(0.24**4, '.1e')}).")
+# Bands over seeds 0-4 and CPU code paths: layer 1 moves by 6.9e-4 to 9.0e-4
 assert 0.1 * five.grad_to_weight[0] > 10 * FLOAT32_EPS and 3e-4 < five.rel_change[0] < 2e-3
 
 clip_runs = [train_network(depth=20, activation="relu", sigma_w2=3.0, clip=c) for c in (0.1, 10.0)]
 print(f"Ex. 5: the first gradient norm is {exploding.grad_norm:.0f}, so both thresholds clip the first step. "
-      + "; ".join(f"clip {r.settings['clip']:g}: alive, loss {r.losses[-1]:.2f}, accuracy {r.accuracy:.0%}"
+      + "; ".join(f"clip {r.settings['clip']:g}: alive, loss {varies(r.losses[-1], '.2f')}, accuracy {varies(r.accuracy, '.0%')}"
                   for r in clip_runs)
       + ". Both survive; clip 10 learns faster, clip 0.1 takes steps too short to get far in 300 steps.")
+# Bands over seeds 0-4 and CPU code paths: clip 0.1 reaches 28-31%, clip 10 57-59%
 assert all(r.diverged_at is None for r in clip_runs) and clip_runs[1].accuracy > clip_runs[0].accuracy + 0.2
 
 slow = train_network(depth=20, activation="relu", sigma_w2=2.0, lr=0.01, track_update_ratio=True)
 slow_log = np.log10(np.median(slow.update_ratio, axis=0))
-print(f"Ex. 6: median log10 update ratios from {slow_log.min():.1f} to {slow_log.max():.1f} (lr 0.1: "
-      f"{relu_log.min():.1f} to {relu_log.max():.1f}): an SGD step is proportional to the learning rate, so the "
-      f"ratios drop by about one decade, below -3; accuracy {slow.accuracy:.0%} after 300 steps.")
-assert 0.7 < np.median(relu_log - slow_log) < 1.3 and slow_log.max() < -3
+print(f"Ex. 6: median log10 update ratios from {varies(slow_log.min(), '.1f')} to {varies(slow_log.max(), '.1f')} (lr 0.1: "
+      f"{varies(relu_log.min(), '.1f')} to {varies(relu_log.max(), '.1f')}): an SGD step is proportional to the learning "
+      f"rate, so the ratios drop by about one decade, below -3; accuracy {varies(slow.accuracy, '.0%')} after 300 steps.")
+# Bands over seeds 0-4 and CPU code paths: the drop is 0.95 to 1.41 decades, the largest ratio -3.9 to -3.5
+assert 0.7 < np.median(relu_log - slow_log) < 1.6 and slow_log.max() < -3
