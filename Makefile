@@ -12,9 +12,15 @@ ASSIGNMENTS := $(sort $(notdir $(wildcard $(COURSE)/source/ch[0-9][0-9])))
 
 .PHONY: lab test test-browser test-paths test-seeds notebooks assignments figures site bench gpu-check lock clean
 
-$(STAMP): pyproject.toml constraints.txt
+# .venv/colab: what tests/test_colab.py needs, pinned in tests/colab/: Colab's ipywidgets 7 (kept apart, for a
+# kernel's PYTHONPATH) and the wheel of the build backend, so that the test needs no network.
+$(STAMP): pyproject.toml constraints.txt tests/colab/ipywidgets7.txt tests/colab/build-backend.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and f"make needs Python 3.11, the version constraints.txt is locked for; $(PYTHON) is {sys.version.split()[0]}: run make PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,teach,site]"
+	rm -rf $(VENV)/colab
+	$(BIN)/pip install --quiet --no-deps --target $(VENV)/colab/ipywidgets7 -r tests/colab/ipywidgets7.txt
+	$(BIN)/pip download --quiet --no-deps --dest $(VENV)/colab/wheels -r tests/colab/build-backend.txt
 	touch $(STAMP)
 
 lab: $(STAMP)  ## start JupyterLab on the book

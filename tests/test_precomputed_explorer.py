@@ -1,12 +1,13 @@
 """The kernel-free explorer: one real experiment per value, linked in the browser, and the stand-ins that
 viewers without widgets show instead of an explorer."""
 
+import ipywidgets
 import pytest
 from ipywidgets.widgets.widget_link import Link
 
 from utils import Explorer, gradient_flow_explorer, precomputed_explorer
 from utils.devices import available_devices
-from utils.explorer import int_slider
+from utils.explorer import WIDGET_VIEW, int_slider
 
 
 def small_explorer():
@@ -64,3 +65,31 @@ def test_a_failed_explorer_still_shows_the_message_and_no_picture():
     explorer.controls["device"].value = next(d for d in ("mps", "cuda") if d not in available_devices())
     still = explorer._repr_mimebundle_()["text/html"]
     assert "<img" not in still and "not available" in still
+
+
+def test_under_ipywidgets_8_the_bundle_is_the_widgets_own():
+    """Only the ipywidgets 7 path builds a view itself; under 8 the stored notebooks keep their bytes."""
+    explorer = small_explorer()
+    assert explorer._repr_mimebundle_()[WIDGET_VIEW] == explorer.widget._repr_mimebundle_()[WIDGET_VIEW]
+    player = precomputed_explorer(explorer, "depth", [3, 6])
+    assert player._repr_mimebundle_()[WIDGET_VIEW] == player.widget._repr_mimebundle_()[WIDGET_VIEW]
+
+
+def test_widgets_without_a_mimebundle_as_in_ipywidgets_7_still_display_as_a_view(monkeypatch):
+    """ipywidgets 7 widgets display through ``_ipython_display_``; the real kernel test is in test_colab.py."""
+    monkeypatch.delattr(ipywidgets.Widget, "_repr_mimebundle_")
+    explorer = small_explorer()
+    bundle = explorer._repr_mimebundle_()
+    assert bundle[WIDGET_VIEW] == {"version_major": 2, "version_minor": 0, "model_id": explorer.widget.model_id}
+    assert bundle["text/plain"].startswith("Explorer: ") and "td-still" in bundle["text/html"]
+
+
+def test_without_stack_as_in_ipywidgets_7_the_player_is_the_first_still_and_says_why(monkeypatch):
+    monkeypatch.delattr(ipywidgets, "Stack")
+    player = precomputed_explorer(small_explorer(), "depth", [3, 6])
+    assert player.widget is None
+    bundle = player._repr_mimebundle_()
+    assert WIDGET_VIEW not in bundle
+    assert "<img" in bundle["text/html"] and "depth = 3 · width = 16" in bundle["text/html"]
+    assert "has no Stack widget" in bundle["text/plain"] and "picture for depth = 3 only" in bundle["text/plain"]
+    assert "The explorer above plays every value of depth" in bundle["text/html"]

@@ -10,6 +10,7 @@ layer), shown beside the plot.
 Displayed, an explorer offers the widget and two stand-ins for viewers that cannot draw widgets: an
 HTML still (title, settings, readout, figure) and a plain-text summary. ``make notebooks`` stores the
 widget state, so a notebook opened without a kernel shows the explorer frozen at its defaults.
+It displays under ipywidgets 8 (the book's) and 7 (what Colab keeps): see ``widget_view``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,21 @@ _LAYOUT = {"width": "430px"}  # two controls a row: room for long labels and the
 STILL_NOTE = "The controls move once the cell runs: in JupyterLab, on Binder or on Colab."
 
 EXPLORERS: dict[str, Callable[[], "Explorer"]] = {}
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"  # the MIME type a front end draws a live widget from
+
+
+def widget_view(widget: widgets.Widget, include=None, exclude=None) -> dict:
+    """The display bundle of ``widget``, which a front end draws as the live widget.
+
+    ipywidgets 8 builds it (``_repr_mimebundle_``). ipywidgets 7.x, which Colab keeps, has no
+    ``_repr_mimebundle_`` (its widgets display themselves through ``_ipython_display_``); for it this
+    builds the bundle that ``_ipython_display_`` sends: the widget's repr and, under ``WIDGET_VIEW``,
+    ``{"version_major": 2, "version_minor": 0, "model_id": ...}``.
+    """
+    if hasattr(widget, "_repr_mimebundle_"):
+        return widget._repr_mimebundle_(include=include, exclude=exclude)
+    return {"text/plain": repr(widget), WIDGET_VIEW: widget.get_view_spec()}
 
 
 def register_explorer(name: str):
@@ -191,20 +207,21 @@ class Explorer:
         """The readout's HTML, or the failure message's when the last run failed."""
         return self.message.value if self.error else self.readout.value
 
-    def still_html(self) -> str:
-        """The explorer as a still picture in plain HTML: title, settings, readout (or the failure) and figure."""
+    def still_html(self, note: str = STILL_NOTE) -> str:
+        """The explorer as a still picture in plain HTML: title, settings, readout (or the failure), figure
+        and ``note`` (plain text, shown in italics under the figure)."""
         picture = ("" if self.error else
                    f'<img alt="{html.escape(self.title)}" src="data:image/png;base64,'
                    f'{base64.b64encode(self.image.value).decode("ascii")}">')
         return (f'<div class="td-explorer td-still"><b>{html.escape(self.title)}</b>'
                 f'<div class="td-settings">{html.escape(self.settings())}</div>'
-                f'<div class="td-readout">{self._shown()}</div>{picture}<div><i>{STILL_NOTE}</i></div></div>')
+                f'<div class="td-readout">{self._shown()}</div>{picture}<div><i>{html.escape(note)}</i></div></div>')
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         """The widget, and two stand-ins for viewers that cannot draw it (an untrusted notebook in
         JupyterLab, GitHub, a terminal): ``still_html()`` and a plain-text summary. A viewer shows
         one entry of the bundle, so a reader never sees the figure twice."""
-        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
+        bundle = widget_view(self.widget, include=include, exclude=exclude)
         text = html.unescape(re.sub(r"<[^>]+>", "", self._shown()))
         bundle["text/plain"] = f"Explorer: {self.title}\n{self.settings()}\n{text}\n{STILL_NOTE}"
         bundle["text/html"] = self.still_html()
