@@ -52,6 +52,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import trainable_depth  # first: checks that `utils` below is the book's library, not another file of that name
 from utils import gradient_flow, gradient_flow_explorer, new_figure, plot_gradient_flow, precomputed_explorer
 from utils.activations import get_activation
 from utils.check import check_answer

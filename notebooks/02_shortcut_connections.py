@@ -69,6 +69,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import trainable_depth  # first: checks that `utils` below is the book's library, not another file of that name
 from utils import new_figure, precomputed_explorer
 from utils.blocks import build_network
 from utils.check import check_answer

@@ -81,6 +81,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import trainable_depth  # first: checks that `utils` below is the book's library, not another file of that name
 from utils import build_network, gradient_flow, new_figure, precomputed_explorer, probe_network
 from utils.check import check_answer
 from utils.diagnostics import plot_layer_histograms

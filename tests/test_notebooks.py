@@ -195,6 +195,19 @@ def test_the_first_code_cell_installs_the_library_on_colab_only(source):
     assert first.source.strip() == COLAB_CELL, f"{source.name}: the first code cell must be COLAB_CELL"
 
 
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.name)
+def test_the_library_is_imported_after_its_name_check(source):
+    """`import trainable_depth` comes right before the chapter's first import of `utils`, in the same cell: where
+    another module named utils hides the book's, that cell then says which file and what to do
+    (trainable_depth.py; a test in tests/test_library_name.py)."""
+    imports_utils = re.compile(r"^(from utils[ .]|import utils\b)", re.MULTILINE)
+    cell = next(cell for cell in jupytext.read(source).cells
+                if cell.cell_type == "code" and imports_utils.search(cell.source))
+    before = cell.source[:imports_utils.search(cell.source).start()].splitlines()
+    assert before and before[-1].startswith("import trainable_depth  #"), (
+        f"{source.name}: put `import trainable_depth` (with its comment) on the line before the first `from utils`")
+
+
 @pytest.mark.parametrize("twin", sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.name)
 def test_every_stored_widget_view_has_its_state(twin):
     """A view without its model shows "Error displaying widget: model not found" to a reader with no kernel."""
