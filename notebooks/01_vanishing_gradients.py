@@ -52,6 +52,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import trainable_depth  # first: checks that `utils` below is the book's library, not another file of that name
 from utils import gradient_flow, gradient_flow_explorer, new_figure, plot_gradient_flow, precomputed_explorer
 from utils.activations import get_activation
 from utils.check import check_answer
@@ -715,7 +716,7 @@ assert torch.finfo(torch.float16).max == 65504
 # **Check your answers.** Open the hidden cell below (click the bar or "show code"), replace `None` by your
 # number and run it: it computes the book's answer and says right or wrong, with a hint.
 
-# %% jupyter={"source_hidden": true} tags=["hide-input"]
+# %% tags=["hide-input"] jupyter={"source_hidden": true}
 check_answer("ch1_tanh_ratio", None)  # exercise 1: |dl/dh_1| / |dl/dh_100| for tanh, sigma_w2 = 1
 check_answer("ch1_sigmoid_5_layers_moved", None)  # exercise 4: how far layer 1 moved (relative)
 
@@ -738,7 +739,7 @@ check_answer("ch1_sigmoid_5_layers_moved", None)  # exercise 4: how far layer 1 
 # The cell below is collapsed; open it after trying the exercises. It computes every exercise's answer with
 # the chapter's own calls and checks each number it prints.
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hide-cell"]
+# %% tags=["hide-cell"] jupyter={"outputs_hidden": true, "source_hidden": true}
 tanh_100 = gradient_flow(depth=100, activation="tanh", sigma_w2=1.0).ratio
 same_factor = tanhs[0].ratio ** (99 / 29)
 print(f"Ex. 1: depth 30 gives {tanhs[0].ratio:.2g}, so the same factor per layer predicts {same_factor:.2g} at depth "

@@ -69,6 +69,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import trainable_depth  # first: checks that `utils` below is the book's library, not another file of that name
 from utils import new_figure, precomputed_explorer
 from utils.blocks import build_network
 from utils.check import check_answer
@@ -849,7 +850,7 @@ assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).a
 # **Check your answer.** Open the hidden cell below, replace `None` by your number and run it: it computes
 # the book's answer and says right or wrong, with a hint.
 
-# %% jupyter={"source_hidden": true} tags=["hide-input"]
+# %% tags=["hide-input"] jupyter={"source_hidden": true}
 check_answer("ch2_prenorm_first_block", None)  # exercise 4: |dℓ/dh_1| / |dℓ/dh_40|, pre-norm, mean field
 
 # %% [markdown]
@@ -888,7 +889,7 @@ check_answer("ch2_prenorm_first_block", None)  # exercise 4: |dℓ/dh_1| / |dℓ
 # The cell below is collapsed; open it after trying the exercises. It computes every exercise's answer
 # with the chapter's own functions and checks each number it prints.
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hide-cell"]
+# %% tags=["hide-cell"] jupyter={"outputs_hidden": true, "source_hidden": true}
 doubled = {s: five_layer_measurement(s, x=(2.0, 0.0, -2.0)) / five_layer_measurement(s) for s in (False, True)}
 print("Ex. 1: ratios (2, 0, -2) / (1, 0, -1), layers 1-5: without "
       + " ".join(f"{r:.3g}" for r in doubled[False]) + "; with " + " ".join(f"{r:.3g}" for r in doubled[True])

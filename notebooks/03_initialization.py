@@ -81,6 +81,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import trainable_depth  # first: checks that `utils` below is the book's library, not another file of that name
 from utils import build_network, gradient_flow, new_figure, precomputed_explorer, probe_network
 from utils.check import check_answer
 from utils.diagnostics import plot_layer_histograms
@@ -1205,7 +1206,7 @@ assert round(as_variance) == 36
 # **Check your answers.** Open the hidden cell below, replace `None` by your numbers and run it: it
 # computes the book's answers and says right or wrong, with a hint.
 
-# %% jupyter={"source_hidden": true} tags=["hide-input"]
+# %% tags=["hide-input"] jupyter={"source_hidden": true}
 check_answer("ch3_leaky_relu_ratio", None)  # exercise 1: mean-field gradient ratio over 30 leaky-ReLU layers
 check_answer("ch3_relu_fixed_point", None)  # exercise 3: q* for sigma_w2 = 1.5, sigma_b2 = 0.1
 check_answer("ch3_he_uniform_bound", None)  # exercise 4: your bound a for nn.Linear(256, 1024)
@@ -1245,7 +1246,7 @@ check_answer("ch3_he_uniform_bound", None)  # exercise 4: your bound a for nn.Li
 # The cell below computes every exercise's answer with the chapter's own functions and checks it. It is
 # collapsed; open it after trying the exercises.
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hide-cell"]
+# %% tags=["hide-cell"] jupyter={"outputs_hidden": true, "source_hidden": true}
 # Ex. 1: leaky ReLU (slope 0.01) at He's sigma_w2 = 2: chi = 2 (1 + 0.01^2) / 2 at every q (the slope does not depend
 # on the scale of z); q itself grows by that factor a layer, so there is no fixed point for `chi` to find
 leaky_chi = [float(gradient_factor(q, "leaky_relu", 2.0)) for q in (0.1, 10.0)]

@@ -55,6 +55,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import trainable_depth  # first: checks that `utils` below is the book's library, not another file of that name
 from utils import build_network, new_figure, precomputed_explorer
 from utils.block_builder import (BLOCK_TYPES, HEADS, block_builder, block_builder_explorer, plot_block_builder,
                                  plot_block_types)

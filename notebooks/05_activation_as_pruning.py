@@ -52,6 +52,7 @@ import torch.nn.functional as F
 import torch.nn.utils.prune as prune
 from torch import nn
 
+import trainable_depth  # first: checks that `utils` below is the book's library, not another file of that name
 from utils import get_activation, new_figure, precomputed_explorer, probe_network
 from utils.activation_masks import activation_masks, active_set_overlap, gelu_facts
 from utils.dead_units import SWEEP_LRS, dead_unit_sweep, dead_units_explorer, plot_dead_sweep

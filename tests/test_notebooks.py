@@ -1,14 +1,17 @@
-"""Notebook hygiene: every .py has its .ipynb twin with the same cells (and the same nbgrader metadata);
+"""Notebook hygiene: every .py has its .ipynb twin with the same cells (and the same kept metadata: tags, the
+collapsed answer keys' jupyter.source_hidden/outputs_hidden, nbgrader's), also through a real `jupytext --sync`;
 the chapters' stored outputs hold no errors and no machine paths, the assignments' sources hold no outputs.
 (Strict re-execution of the chapters is nbval's job: see pyproject; the assignments are run by
 tests/test_assignments.py.)"""
 
 import json
+import os
 import re
 import tomllib
 from pathlib import Path
 
 import jupytext
+import jupytext.cli
 import pytest
 
 from utils.widget_state import STATE, shown_models
@@ -39,8 +42,22 @@ def notebook_id(path: Path) -> str:
     return path.relative_to(NOTEBOOKS).as_posix()
 
 
+def collapsed(cell) -> dict:
+    """Whether JupyterLab shows ``cell``'s source and outputs collapsed (``jupyter.source_hidden``/``outputs_hidden``;
+    the answer keys have them): the set flags, as a dict."""
+    return {key: True for key in ("source_hidden", "outputs_hidden") if cell.metadata.get("jupyter", {}).get(key)}
+
+
 def _cells(notebook):
-    return [(cell.cell_type, cell.source.strip(), cell.metadata.get("nbgrader")) for cell in notebook.cells]
+    """What a .py and its .ipynb must agree on, cell by cell: type, source, and the metadata that tools and readers
+    use: tags (the website hides cells by them), the collapsed flags, and nbgrader's (the assignments)."""
+    return [(cell.cell_type, cell.source.strip(), cell.metadata.get("tags"), collapsed(cell),
+             cell.metadata.get("nbgrader")) for cell in notebook.cells]
+
+
+def collapsed_cells(notebook) -> list[int]:
+    """The indices of the cells that open collapsed in JupyterLab."""
+    return [index for index, cell in enumerate(notebook.cells) if collapsed(cell)]
 
 
 def pair_problem(source: Path) -> str | None:
@@ -80,6 +97,49 @@ def test_the_pair_check_catches_changed_nbgrader_metadata(tmp_path):
     assert pair_problem(source) is None
     source.write_text('# %% nbgrader={"grade": true, "grade_id": "t_test", "points": 2}\nassert True\n')
     assert "differ" in pair_problem(source)
+
+
+def test_the_pair_check_catches_an_answer_key_that_is_no_longer_collapsed(tmp_path):
+    source = tmp_path / "99_example.py"
+    source.write_text('# %% jupyter={"source_hidden": true} tags=["hide-input"]\ncheck_answer("x", None)\n')
+    jupytext.write(jupytext.read(source), source.with_suffix(".ipynb"))
+    assert pair_problem(source) is None
+    source.write_text('# %% tags=["hide-input"]\ncheck_answer("x", None)\n')
+    assert "differ" in pair_problem(source)
+
+
+def _first_with_collapsed_cells(sources):
+    return next((source for source in sources if collapsed_cells(jupytext.read(source))), None)
+
+
+@pytest.mark.parametrize("edited", [".py", ".ipynb"])
+@pytest.mark.parametrize("source", [_first_with_collapsed_cells(CHAPTERS) or CHAPTERS[0], ASSIGNMENT_SOURCES[0]],
+                         ids=notebook_id)
+def test_jupytext_sync_keeps_the_cell_metadata_that_matters(tmp_path, source, edited):
+    """Saving a paired notebook in JupyterLab, or `jupytext --sync`, rewrites the pair from the file that was edited,
+    through the folder's jupytext.toml filters. Either way, both files must keep the edited file's tags, collapsed
+    answer keys and nbgrader metadata, and JupyterLab's per-cell state (scroll, execution times, ...) stays out."""
+    config = next(folder / "jupytext.toml" for folder in source.parents if (folder / "jupytext.toml").exists())
+    for path in (source, source.with_suffix(".ipynb"), config):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    copy = tmp_path / source.name
+    notebook = json.loads(copy.with_suffix(".ipynb").read_text())
+    notebook["cells"][0]["metadata"].update(scrolled=True, editable=False, execution={"iopub.status.idle": "2025"},
+                                            jupyter={"x": 1})
+    copy.with_suffix(".ipynb").write_text(json.dumps(notebook))
+    other = ".ipynb" if edited == ".py" else ".py"
+    os.utime(copy.with_suffix(other), (1_000_000_000, 1_000_000_000))  # `--sync` reads the newer file of the two
+    jupytext.cli.jupytext(["--sync", "--quiet", str(copy.with_suffix(edited))])
+    expected = _cells(jupytext.read(source.with_suffix(edited)))
+    assert _cells(jupytext.read(copy)) == expected, "the .py lost tags, collapsed flags or nbgrader metadata"
+    assert _cells(jupytext.read(copy.with_suffix(".ipynb"))) == expected, "the .ipynb lost some"
+    headers = [line for line in copy.read_text().splitlines() if line.startswith("# %%")]
+    noise = [line for line in headers if re.search(r'scrolled|editable|execution|"x"', line)]
+    assert not noise, f"JupyterLab's per-cell state reached the .py: {noise}"
+
+
+def test_the_sync_check_has_an_answer_key_to_check():
+    assert _first_with_collapsed_cells(CHAPTERS), "no chapter has a collapsed answer key"
 
 
 @pytest.mark.parametrize("twin", TWINS + ASSIGNMENT_TWINS, ids=notebook_id)
@@ -133,6 +193,19 @@ def test_chapter_has_the_parts_every_chapter_needs(source):
 def test_the_first_code_cell_installs_the_library_on_colab_only(source):
     first = next(cell for cell in jupytext.read(source).cells if cell.cell_type == "code")
     assert first.source.strip() == COLAB_CELL, f"{source.name}: the first code cell must be COLAB_CELL"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.name)
+def test_the_library_is_imported_after_its_name_check(source):
+    """`import trainable_depth` comes right before the chapter's first import of `utils`, in the same cell: where
+    another module named utils hides the book's, that cell then says which file and what to do
+    (trainable_depth.py; a test in tests/test_library_name.py)."""
+    imports_utils = re.compile(r"^(from utils[ .]|import utils\b)", re.MULTILINE)
+    cell = next(cell for cell in jupytext.read(source).cells
+                if cell.cell_type == "code" and imports_utils.search(cell.source))
+    before = cell.source[:imports_utils.search(cell.source).start()].splitlines()
+    assert before and before[-1].startswith("import trainable_depth  #"), (
+        f"{source.name}: put `import trainable_depth` (with its comment) on the line before the first `from utils`")
 
 
 @pytest.mark.parametrize("twin", sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.name)
