@@ -73,7 +73,7 @@ import trainable_depth  # first: checks that `utils` below is the book's library
 from utils import new_figure, precomputed_explorer
 from utils.blocks import build_network
 from utils.check import check_answer
-from utils.formatting import FLOAT32_TINY, above
+from utils.formatting import FLOAT32_TINY, above, varies
 from utils.norm_placement import (expected_gradients, norm_placement, norm_placement_explorer,
                                    plot_expected_gradients, plot_norm_placement)
 from utils.residual_scaling import (LABELS, SCHEMES, plot_residual_scaling, residual_scaling,
@@ -705,9 +705,9 @@ trained = [train_network(depth=32, width=64, activation="gelu_tanh", init="defau
            for shortcut, norm in ((False, "none"), (True, "none"), (True, "pre"))]
 fig, axes = new_figure(2)
 plot_training(trained, axes)
-for run in trained:
-    print(f"{run.label:42s} loss {run.losses[0]:6.3g} -> {run.losses[-1]:.3f}, accuracy {run.accuracy:.1%}, "
-          f"layer 1 moved {run.rel_change[0]:.2g}")
+for run in trained:  # ≈: a training run's digits depend on the CPU (chapter 1, section 6)
+    print(f"{run.label:42s} loss {run.losses[0]:6.3g} -> {varies(run.losses[-1], '.3f')}, "
+          f"accuracy {varies(run.accuracy, '.1%')}, layer 1 moved {varies(run.rel_change[0], '.2g', floor=1e-12)}")
 
 # %%
 plain_run, short_run, prenorm_run = trained
@@ -720,11 +720,12 @@ print(f"plain network, layer 1 at step 1: |dℓ/dW_1| / |W_1| = {plain_run.grad_
       f"so Adam's first step is about {adam_step:.1g} of |W_1|")
 assert plain_run.grad_to_weight[0] < 1e-16 and round(math.log10(adam_step)) == -13
 assert abs(plain_run.losses[0] - math.log(4)) < 0.01 and round(short_run.losses[0] / math.log(4)) == 28
-assert plain_run.rel_change[0] == 0.0 and abs(plain_run.losses[-1] - guess_loss) < 0.02
-assert abs(plain_run.accuracy - guess_accuracy) < 0.005
-assert round(short_run.losses[0]) == 39 and short_run.losses[-1] < 0.5 and round(short_run.accuracy, 2) == 0.78
-assert round(prenorm_run.losses[0], 1) == 2.5 and prenorm_run.losses[-1] < short_run.losses[-1] and prenorm_run.accuracy > 0.7
-assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).all()
+# The training outcomes below as bands over seeds 0-4 and CPU code paths; the measured range follows each claim.
+assert plain_run.rel_change[0] == 0.0 and abs(plain_run.losses[-1] - guess_loss) < 0.02  # within 0.015
+assert abs(plain_run.accuracy - guess_accuracy) < 0.005  # the commonest class, in every run
+assert round(short_run.losses[0]) == 39 and short_run.losses[-1] < 0.5 and 0.74 < short_run.accuracy < 0.86  # 0.24-0.35; 78-81%
+assert round(prenorm_run.losses[0], 1) == 2.5 and prenorm_run.losses[-1] < 0.4 and prenorm_run.accuracy > 0.7  # 0.13-0.30; 74-78%
+assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).all()  # at least 0.12
 
 # %% [markdown]
 # First, the starting losses. A fresh classifier over $K$ classes should start near $\ln K$, the
@@ -734,7 +735,8 @@ assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).a
 # through 31 unscaled branches (§3) and the classifier multiplies it. If it is like §3.1's ReLU stream
 # (GELU, too, is not odd), most of it is one vector shared by all inputs, and the network starts out
 # confidently giving nearly the same answer for every input. With pre-norm shortcuts the start is tame
-# (2.5) and the loss ends lowest. Checking the first loss against $\ln K$ is cheap and worth making a
+# (2.5) and the loss ends as low (0.13–0.30 over five seeds and several CPUs, against 0.24–0.35 with plain
+# shortcuts: which of the two ends lower depends on the seed). Checking the first loss against $\ln K$ is cheap and worth making a
 # habit: far above it, the initial outputs are too large.
 #
 # The plain network never leaves the loss of guessing (the entropy of the class frequencies, and the
@@ -746,7 +748,7 @@ assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).a
 # about $\eta\,|\partial\ell/\partial w|/\texttt{eps}$: here some $10^{-13}$ of their size, a million times
 # below float32's $\varepsilon \approx 1.2\times10^{-7}$, about the smallest relative change a float32
 # weight can register. The step rounds away. With shortcuts, every layer moves and the network learns
-# the task (78%).
+# the task (78–81% test accuracy over five seeds).
 #
 # ## 6. Common claims, checked
 #

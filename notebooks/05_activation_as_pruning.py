@@ -58,6 +58,7 @@ from utils.activation_masks import activation_masks, active_set_overlap, gelu_fa
 from utils.dead_units import SWEEP_LRS, dead_unit_sweep, dead_units_explorer, plot_dead_sweep
 from utils.diagnostics import plot_activation_shapes
 from utils.digits import accuracy, digits_mlp, digits_split, train_digits
+from utils.formatting import varies
 from utils.pruning import (AMOUNTS, PRUNING_METHODS, MagnitudeThreshold, plot_sparsity_curves, prune_copy,
                            pruning_explorer, sparsity_curve, state_dict_bytes)
 from utils.speed_checks import activation_timings, matmul_timings
@@ -117,11 +118,13 @@ print(f"Adam, learning rate {settings['lr']}, {settings['steps']} steps of {sett
       f"({passes:.1f} passes over the training set)")
 print(f"test accuracy: {reference.accuracy:.1%} ({mistakes} mistakes in {len(x_test)})")
 assert (settings["optimizer"], settings["lr"], settings["steps"], settings["batch"]) == ("adam", 0.003, 600, 64)
-assert round(passes, 1) == 28.5 and round(reference.accuracy, 3) == 0.976 and mistakes == 11
+# Seeds 0-4 reach 96.9% to 98.4% (7 to 14 mistakes). The run is in float64 on one thread and settles rather
+# than amplifying rounding: every CPU code path tried prints the same digits, so they are not marked with ≈.
+assert round(passes, 1) == 28.5 and 0.96 < reference.accuracy < 0.99
 
 # %% [markdown]
-# 97.6% of the 449 test digits are classified correctly: 11 mistakes. This trained network is what the
-# rest of the chapter takes apart.
+# 97.6% of the 449 test digits are classified correctly: 11 mistakes (other seeds give 96.9% to 98.4%). This
+# trained network is what the rest of the chapter takes apart.
 #
 # ## 2. ReLU is a mask that depends on the input
 #
@@ -353,6 +356,10 @@ assert round(float(F.silu(grid[silu_min])), 4) == -0.2785 and round(float(grid[s
 #
 # **Predict, before the sweep runs.** With SGD at learning rate 1, will more units be dead after 100 steps
 # with GELU or with ReLU? With Adam at 0.03, which of the three activations will have the most dead units?
+#
+# A large step is chaotic: the same run on another CPU, whose rounding differs in the last bit, can end
+# with other units dead. The table prints such numbers with ≈ (chapter 1 §6), and the text quotes the
+# ranges over five seeds and several CPU code paths.
 
 # %%
 gelu = get_activation("gelu")
@@ -367,39 +374,41 @@ fig, axes = new_figure(2)
 plot_dead_sweep(sweep, SWEEP_LRS, axes)
 print("dead hidden units (%) after 100 steps, learning rate " + " ".join(f"{lr:>6g}" for lr in SWEEP_LRS))
 for (act, opt), (dead, acc) in sweep.items():
-    print(f"  {act:10s} {opt:4s}" + " " * 22 + " ".join(f"{100 * d:6.1f}" for d in dead))
+    print(f"  {act:10s} {opt:4s}" + " " * 22 + " ".join(f"{varies(100 * d, '.1f'):>6s}" for d in dead))
 print("test accuracy (%)")
 for (act, opt), (dead, acc) in sweep.items():
-    print(f"  {act:10s} {opt:4s}" + " " * 22 + " ".join(f"{100 * a:6.1f}" for a in acc))
+    print(f"  {act:10s} {opt:4s}" + " " * 22 + " ".join(f"{varies(100 * a, '.1f'):>6s}" for a in acc))
 
 # %%
 relu_sgd, relu_adam = sweep["relu", "sgd"][0], sweep["relu", "adam"][0]
 gelu_sgd, gelu_adam = sweep["gelu", "sgd"][0], sweep["gelu", "adam"][0]
-assert relu_sgd[:5].max() < 0.05 and relu_sgd[-1] > 0.25
-assert relu_adam[0] < 0.06 and relu_adam[3] > 0.85 and np.all(np.diff(relu_adam) >= 0)
-assert gelu_sgd.max() < 0.02 and gelu_adam[3] > 0.4 and gelu_adam[-1] > 0.9
-assert sweep["relu", "adam"][1][:3].min() > 0.9 and sweep["relu", "adam"][1][-1] < 0.15
-assert [round(100 * v) for v in (relu_sgd[-1], relu_adam[1], relu_adam[2], relu_adam[3], gelu_adam[4], gelu_adam[3])] \
-    == [31, 18, 34, 89, 93, 43]
-assert round(100 * sweep["leaky_relu", "adam"][0][3]) == 70 and round(100 * sweep["relu", "sgd"][1][0]) == 7
-assert round(relu_sgd[0] * 256) == 7 and gelu_sgd.max() < 0.01
-assert [round(100 * a) for a in sweep["relu", "adam"][1][3:5]] == [68, 23]
+leaky_adam = sweep["leaky_relu", "adam"][0]
+# Bands over seeds 0-4 and CPU code paths; the measured range follows each claim (learning rates 0.001 ... 1).
+assert relu_sgd[:5].max() < 0.08 and relu_sgd[-1] > 0.15  # 1-7% up to 0.3; 22-64% at 1
+assert 0.15 < relu_adam[1] < 0.3 and 0.3 < relu_adam[2] < 0.5 and relu_adam[3] > 0.85  # 18-27%, 34-45%, 88-94%
+assert np.all(np.diff(relu_adam[:5]) > 0) and relu_adam[4:].min() > 0.95  # rising to 98-100% at 0.3 and 1
+assert gelu_sgd[:5].max() == 0 and gelu_adam[-1] > 0.9 and 0.8 < gelu_adam[4] < 0.95  # 0 up to 0.3; 96-100%; 82-93%
+assert 0.4 < gelu_adam[3] < 0.9 and leaky_adam[3] < relu_adam[3] and 0.6 < leaky_adam[3] < 0.85  # 43-89%; 66-81%
+assert sweep["relu", "adam"][1][:3].min() > 0.88 and sweep["relu", "adam"][1][-1] < 0.15  # 90-97%; 9-12%
+assert sweep["relu", "sgd"][1][0] < 0.15 and sweep["relu", "adam"][1][4] < 0.3  # 4-11%; 9-23%
 
 # %% [markdown]
 # What the sweep shows:
 #
-# * **SGD** barely kills units until the learning rate reaches 1 (31% dead then); at small rates it is simply slow
-#   (100 steps at 0.001 learn almost nothing: 7% test accuracy). The 2.7% dead at small rates (7 of 256 units)
-#   is about what was dead from the start (6 of 256, §2).
-# * **Adam** kills far more, and at rates 30 to 100 times smaller: 18% of the ReLU units are dead at 0.01, 34% at
-#   0.03 (SGD needs a rate of 1 for 31%), 89% at 0.1, and the accuracy falls with them (68% at 0.1, 23% at
-#   0.3). Adam divides each step by a running estimate of the
+# * **SGD** barely kills units until the learning rate reaches 1 (22% to 64% dead then, over five seeds and
+#   several CPUs); at small rates it is simply slow (100 steps at 0.001 learn almost nothing: 4–11% test
+#   accuracy). The few units dead at small rates (2.7%, 7 of 256, in the table) are about what was dead from
+#   the start (6 of 256, §2).
+# * **Adam** kills far more, and at rates 30 to 100 times smaller: 18–27% of the ReLU units are dead at 0.01,
+#   34–45% at 0.03 (SGD needs a rate of 1 for as many), 88–94% at 0.1, and the accuracy falls with them (to
+#   9–23% at 0.3). Adam divides each step by a running estimate of the
 #   gradient's size, so every parameter, including every bias, moves by about the learning rate per step
 #   whatever its gradient. A few steps of 0.1 in the same direction are enough to push a bias below every
 #   input's reach.
-# * **GELU** under SGD has at most 1% "dead" units at any rate; under Adam at large rates its units are pushed just
-#   as far into the flat region (93% at 0.3). Leaky ReLU lies in between at 0.1 (70%, against 89% for ReLU and
-#   43% for GELU). Smoothness helps gradients flow
+# * **GELU** under SGD has no "dead" units at any rate up to 0.3 (at 1, where SGD itself goes wild, from 0 to
+#   60% depending on the seed); under Adam at large rates its units are pushed just as far into the flat
+#   region (82–93% at 0.3). At 0.1 leaky ReLU always loses fewer units than ReLU (66–81% against 88–94%);
+#   GELU's share there depends on the seed (43–89%). Smoothness helps gradients flow
 #   through units that are *nearly* off; it does not stop a large step from throwing units far off.
 #
 # This is a measurement on one small network with one budget, not a law. In particular, the best-known
@@ -762,8 +771,8 @@ print(f"gelu / relu: alone x{act_t.alone_us['gelu'] / act_t.alone_us['relu']:.1f
 # > by Monte Carlo), but nothing is random when the network runs: GELU is a fixed, smooth function. Dropout
 # > draws a new mask on every training step.
 #
-# > **"GELU avoids dead neurons."** Only for gentle training. With SGD at any rate tried, at most 1% of GELU units died; with
-# > Adam at learning rate 0.3, 93% of GELU units sat in the flat region for every training image (§4).
+# > **"GELU avoids dead neurons."** Only for gentle training. With SGD at rates up to 0.3, no GELU unit died; with
+# > Adam at learning rate 0.3, 82–93% of GELU units sat in the flat region for every training image (§4).
 #
 # > **"A pruned model's `state_dict` must be re-pruned before loading."** Correct as far as it goes (§5): the
 # > keys are `weight_orig` and `weight_mask`, which a plain layer does not accept. Call `prune.remove` before

@@ -115,7 +115,8 @@ def test_the_colab_cell_installs_the_library_from_a_clone_into_a_fresh_venv(tmp_
     tracked = set(subprocess.run(["git", "ls-files", "utils"], cwd=clone, capture_output=True, text=True,
                                  check=True).stdout.split())
     assert shipped == tracked, f"the wheel lacks {sorted(tracked - shipped)}, adds {sorted(shipped - tracked)}"
-    assert {f.split("/")[0] for f in files} == {"utils", "trainable_depth-0.1.0.dist-info"}, sorted(files)
+    top_level = {f.split("/")[0] for f in files if not f.startswith("__pycache__/")}
+    assert top_level == {"utils", "trainable_depth.py", "trainable_depth-0.1.0.dist-info"}, sorted(files)
     metadata = (site_packages / "trainable_depth-0.1.0.dist-info" / "METADATA").read_text()
     requires = SpecifierSet(next(line.split(":", 1)[1] for line in metadata.splitlines()
                                  if line.startswith("Requires-Python:")))
@@ -124,6 +125,7 @@ def test_the_colab_cell_installs_the_library_from_a_clone_into_a_fresh_venv(tmp_
     # The book's dependencies from this venv, after the fresh venv's own site-packages. (Its editable `utils` is
     # a finder that only this venv's .pth files install, and a .pth file's lines are not read as .pth files.)
     (site_packages / "book-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    imported = subprocess.run([python, "-I", "-c", "import utils; print(utils.__file__); print(len(utils.EXPLORERS))"],
+    script = "import trainable_depth, utils; print(utils.__file__); print(len(utils.EXPLORERS))"
+    imported = subprocess.run([python, "-I", "-c", script],
                               cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
     assert imported == [str(site_packages / "utils" / "__init__.py"), str(len(EXPLORERS))]
