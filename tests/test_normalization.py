@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from utils.explorer import alternative_value
-from utils.normalization import (NormalizedBlock, normalization, normalization_explorer, plot_normalization,
-                                 predicted_growth, train_normalized)
+from utils.normalization import (NormalizedBlock, describe_normalization, normalization, normalization_explorer,
+                                 plot_normalization, predicted_growth, train_normalized)
 
 matplotlib.use("Agg")
 
@@ -97,6 +97,17 @@ def test_bad_input_is_a_clear_value_error(kwargs, message):
 def test_one_input_is_fine_without_batchnorm():
     result = normalization(depth=5, norm="layernorm", batch=1)
     assert math.isnan(result.correlation[-1]) and np.all(np.isfinite(result.q))
+
+
+def test_one_layer_has_no_growth_to_fit_and_says_so_instead_of_nan():
+    one = normalization(depth=1)
+    assert math.isnan(one.growth)
+    text = describe_normalization(one)
+    assert "growth per layer: none to fit at depth 1" in text and "nan" not in text.lower()
+    fig = matplotlib.figure.Figure()
+    plot_normalization(one, fig.subplots(1, 3))
+    assert "nan" not in fig.axes[2].get_title().lower()
+    assert "growth 0.53 per layer going down" in describe_normalization(normalization(depth=2))
 
 
 def test_plot_draws_three_panels():

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from utils.finite_width import finite_width
+from utils.finite_width import describe_finite_width, finite_width
 from utils.initialization import init_experiment, init_explorer, row_spread
 from utils.jacobian_spectrum import jacobian_spectrum
-from utils.phase_diagram import phase_diagram, phase_diagram_explorer
+from utils.phase_diagram import describe_phase_diagram, phase_diagram, phase_diagram_explorer
 from utils.sweep import sweep, sweep_by_loop, sweep_bytes
 from utils.training import train_network
 
@@ -99,6 +99,15 @@ def test_phase_diagram_names_the_overflow():
     assert "float32 overflowed for sigma_w2 >= 16" in result.warning
 
 
+def test_a_ratio_that_never_reaches_one_on_the_grid_is_a_warning_not_nan():
+    narrow = phase_diagram("tanh", 0.05, depth=50, width=4, seeds=4)  # narrow tanh nets vanish at every sigma_w2
+    assert np.isnan(narrow.measured_neutral) and np.nanmax(narrow.measured[:, -1]) < 0
+    assert "the measured ratio at depth 50 never rises through 1 on this grid" in narrow.warning
+    text = describe_phase_diagram(narrow)
+    assert "σ_w² = none on the grid measured" in text and "nan" not in text.lower()
+    assert phase_diagram("tanh", 0.05, depth=10, width=64, seeds=2, points=9).warning is None
+
+
 # --- finite width --------------------------------------------------------------------------------
 
 def test_relu_networks_spread_as_the_five_over_n_law_says():
@@ -108,6 +117,34 @@ def test_relu_networks_spread_as_the_five_over_n_law_says():
     assert result.log_q_deviation.mean(axis=0)[-1] == pytest.approx(mean[-1], abs=0.3)
     narrow = finite_width("relu", 2.0, 0.0, depth=40, width=16, seeds=256)
     assert 1.6 < narrow.spread[-1] / result.spread[-1] < 2.6  # about sqrt(64/16) = 2
+
+
+def test_silent_networks_are_named_and_left_out_of_the_spread():
+    """At width 6 about half the ReLU networks go silent (every unit of some layer inactive): the spread
+    is over the others, and the warning says how many and why."""
+    result = finite_width("relu", 2.0, 0.0, depth=50, width=6, seeds=64)
+    silent = result.silent
+    assert 0 < silent.sum() < 64 and np.all(np.isneginf(result.log_q_deviation[silent, -1]))
+    assert result.spread[-1] == pytest.approx(result.log_q_deviation[~silent, -1].std(ddof=1))
+    assert f"{silent.sum()} of 64 networks went silent" in result.warning
+    assert f"over the {64 - silent.sum()} networks still finite" in result.warning
+    assert "nan" not in describe_finite_width(result).lower()
+
+
+@pytest.mark.parametrize("kwargs, cause", [(dict(width=2), "64 of 64 networks went silent"),
+                                           (dict(sigma_w2=100.0), "float32 overflowed (the signal grew past 3.4e38)")])
+def test_no_network_left_at_the_last_layer_reads_undefined_and_the_warning_says_why(kwargs, cause):
+    result = finite_width(**kwargs)
+    assert np.isnan(result.spread[-1])
+    assert cause in result.warning and "no spread at the last layer to measure" in result.warning
+    text = describe_finite_width(result)
+    assert "at the last layer undefined" in text and "nan" not in text.lower()
+
+
+def test_at_the_book_settings_no_network_is_silent_and_there_is_no_warning():
+    result = finite_width()
+    assert not result.silent.any() and result.warning is None
+    assert result.spread[-1] == pytest.approx(result.log_q_deviation[:, -1].std(ddof=1))
 
 
 # --- Jacobian spectra ------------------------------------------------------------------------------

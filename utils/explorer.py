@@ -176,6 +176,7 @@ class Explorer:
                 _remove_data(ax)
             self.plot(result, self.axes)
             png = figure_png(self.figure)
+            described, warning = self.describe(result), getattr(result, "warning", None)
         except ValueError as exc:
             self._fail(str(exc))
             return
@@ -188,9 +189,8 @@ class Explorer:
         self.image.value = png
         self.image.layout.display = None
         device = getattr(result, "device", "?")
-        self.readout.value = _html(f"{self.describe(result)}  ·  {elapsed:.0f} ms on {device}",
+        self.readout.value = _html(f"{described}  ·  {elapsed:.0f} ms on {device}",
                                    run=len(self.timings_ms))
-        warning = getattr(result, "warning", None)
         self.message.value = _html(f"⚠ {warning}", "#b35900") if warning else ""
 
     def _fail(self, text: str) -> None:

@@ -45,13 +45,23 @@ class FiniteWidth:
 
     @property
     def log_q_deviation(self) -> np.ndarray:
-        """(seeds, depth): ln q^_l of each network minus the mean-field ln q_l."""
-        return np.log(self.sweep.q[0]) - np.log(self.theory.q)
+        """(seeds, depth): ln q^_l of each network minus the mean-field ln q_l; -inf from the layer where a
+        network went silent (q^_l = 0), inf or NaN where it overflowed."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(self.sweep.q[0]) - np.log(self.theory.q)
+
+    @property
+    def silent(self) -> np.ndarray:
+        """(seeds,): True for a network with q^_l = 0 at some layer: every unit of the layer below output
+        exactly 0 (all its ReLU units inactive, as often happens at small width), or the signal fell below
+        float32's smallest number. From there on every layer is 0 too."""
+        return np.any(self.sweep.q[0] == 0, axis=-1)
 
     @property
     def spread(self) -> np.ndarray:
-        """(depth,): standard deviation over networks of ln q^_l."""
-        return self.log_q_deviation.std(axis=0, ddof=1)
+        """(depth,): standard deviation of ln q^_l over the networks whose ln q^_l is finite at that layer
+        (NaN where fewer than two are)."""
+        return np.ma.masked_invalid(self.log_q_deviation).std(axis=0, ddof=1).filled(np.nan)
 
     @property
     def law(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -61,9 +71,21 @@ class FiniteWidth:
 
     @property
     def warning(self) -> str | None:
+        """Which networks' curves stop early and why, or None when every network stays finite."""
+        seeds, notes = self.sweep.settings["seeds"], []
+        if self.silent.any():
+            notes.append(f"{self.silent.sum()} of {seeds} networks went silent: at some layer all "
+                         f"{self.sweep.settings['width']} units output exactly 0 (every ReLU inactive, or the signal "
+                         f"below float32's smallest number), so q̂ = 0 and ln q̂ = −∞ from there on")
         if self.sweep.overflowed.any():
-            return "float32 overflowed in some networks; their curves stop where it happened"
-        return None
+            notes.append(f"float32 overflowed (the signal grew past 3.4e38) in {self.sweep.overflowed.sum()} of "
+                         f"{seeds} networks")
+        if not notes:
+            return None
+        kept = np.isfinite(self.log_q_deviation[:, -1]).sum()
+        return "; ".join(notes) + ("; their curves stop there, and the spread at the last layer is over the "
+                                   f"{kept} networks still finite" if kept >= 2 else
+                                   "; their curves stop there, so there is no spread at the last layer to measure")
 
 
 def finite_width(activation: str = "relu", sigma_w2: float = 2.0, sigma_b2: float = 0.0, depth: int = 50,
@@ -101,7 +123,9 @@ def plot_finite_width(result: FiniteWidth, axes) -> None:
 def describe_finite_width(result: FiniteWidth) -> str:
     s, spread = result.sweep.settings, result.spread[-1]
     text = (f"{s['activation']}, σ_w²={float(result.sweep.sigma_w2[0]):.3g}, width {s['width']}, depth {s['depth']}, "
-            f"{s['seeds']} networks: std of ln q̂ at the last layer {spread:.3g} (a factor ×÷{np.exp(spread):.3g})")
+            f"{s['seeds']} networks: std of ln q̂ at the last layer ")
+    text += (f"{spread:.3g} (a factor ×÷{np.exp(spread):.3g})" if np.isfinite(spread) else
+             "undefined (fewer than 2 networks finite there: see the warning)")
     if result.law is not None:
         text += f"; ReLU law {result.law[1][-1]:.3g}"
     return text

@@ -154,7 +154,8 @@ class NormResult:
     @property
     def growth(self) -> float:
         """Measured factor per layer by which ||dl/dh_l|| grows going down: exp(-slope) of a least-squares
-        line through log ||dl/dh_l|| over layers 1 .. L - 5 (all layers when L <= 8)."""
+        line through log ||dl/dh_l|| over layers 1 .. L - 5 (all layers when L <= 8); NaN at depth 1, where
+        there is no line to fit."""
         depth = len(self.grad_norm)
         top = depth - TOP_LAYERS_SKIPPED if depth > 8 else depth
         if top < 2:
@@ -236,7 +237,8 @@ def plot_normalization(results, axes) -> None:
     layer_axis(ax_g, r"$\|\partial\ell/\partial h_l\|$", title="backward: gradient at initialisation")
     if len(results) == 1:
         r = results[0]
-        ax_g.set_title(f"ratio first/last {r.ratio:.2g}, {r.growth:.3g}× per layer")
+        per_layer = f"{r.growth:.3g}× per layer" if math.isfinite(r.growth) else "one layer: no growth per layer"
+        ax_g.set_title(f"ratio first/last {r.ratio:.2g}, {per_layer}")
     ax_g.legend(loc="best")
 
 
@@ -245,8 +247,10 @@ def describe_normalization(result: NormResult) -> str:
     predicted = result.predicted_growth
     theory = f" (wide, large-batch theory {predicted:.3g})" if math.isfinite(predicted) else ""
     corr = result.correlation[-1]
+    growth = (f"growth {result.growth:.3g} per layer going down" if math.isfinite(result.growth) else
+              "growth per layer: none to fit at depth 1")
     return (f"depth {s['depth']}, batch {s['batch']}, {result.label}: gradient ratio first/last {result.ratio:.3g}, "
-            f"growth {result.growth:.3g} per layer going down{theory}; q_L = {result.q[-1]:.3g}, "
+            f"{growth}{theory}; q_L = {result.q[-1]:.3g}, "
             + (f"c_L = {corr:.2f}" if math.isfinite(corr) else "c_L undefined (one input)"))
 
 

@@ -45,11 +45,24 @@ class PhaseDiagram:
 
     @property
     def warning(self) -> str | None:
+        """Grey cells (overflow), and a measured or mean-field ratio that never rises through 1 on the grid;
+        None when neither happened."""
+        notes = []
         bad = self.sweep.overflowed.any(axis=1)
-        if not bad.any():
-            return None
-        return (f"float32 overflowed for sigma_w2 >= {self.sigma_w2[bad].min():.3g} (grey cells): "
-                f"the signal there grows past 3.4e38")
+        if bad.any():
+            notes.append(f"float32 overflowed for sigma_w2 >= {self.sigma_w2[bad].min():.3g} (grey cells): "
+                         f"the signal there grows past 3.4e38")
+        depth = self.sweep.settings["depth"]
+        for name, neutral, log10_ratio in (("measured", self.measured_neutral, self.measured[:, -1]),
+                                           ("mean-field", self.theory_neutral,
+                                            self.theory.log10_ratio_by_depth[:, -1])):
+            finite = log10_ratio[np.isfinite(log10_ratio)]
+            if np.isnan(neutral) and finite.size:
+                notes.append(f"the {name} ratio at depth {depth} never rises through 1 on this grid "
+                             f"(σ_w² {self.sigma_w2[0]:.3g} to {self.sigma_w2[-1]:.3g}): it runs from "
+                             f"{10.0 ** finite.min():.2g} to {10.0 ** finite.max():.2g}, so it gives no σ_w² for "
+                             f"ratio 1")
+        return "; ".join(notes) or None
 
     def crossing(self, log10_ratio: np.ndarray) -> float:
         """The sigma_w2 where ``log10_ratio`` (one value per grid point) crosses 0, interpolated on the
@@ -131,11 +144,16 @@ def plot_phase_diagram(result: PhaseDiagram, axes) -> None:
     ax_cut.legend(loc="upper left")
 
 
+def _sigma_w2_text(value: float) -> str:
+    """A crossing's sigma_w2, or what stands in for one the grid does not have."""
+    return f"{value:.3g}" if np.isfinite(value) else "none on the grid"
+
+
 def describe_phase_diagram(result: PhaseDiagram) -> str:
     s = result.sweep.settings
     return (f"{s['activation']}, σ_b²={s['sigma_b2']:.3g}, depth {s['depth']}, width {s['width']}, {s['seeds']} seeds: "
-            f"ratio 1 at depth {s['depth']} for σ_w² = {result.measured_neutral:.3g} measured, "
-            f"{result.theory_neutral:.3g} mean field; χ = 1 at σ_w² = {result.critical:.3g}")
+            f"ratio 1 at depth {s['depth']} for σ_w² = {_sigma_w2_text(result.measured_neutral)} measured, "
+            f"{_sigma_w2_text(result.theory_neutral)} mean field; χ = 1 at σ_w² = {result.critical:.3g}")
 
 
 @register_explorer("ch3 phase diagram")
