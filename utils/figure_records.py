@@ -9,16 +9,16 @@ figure plots. Per axes: titles, axis labels, scales, limits, fixed ticks, legend
 label, style and data, each array as its length, its finite minimum and maximum and at most
 ``MAX_SAMPLES`` evenly spaced samples.
 
-``tests/conftest.py`` has nbval compare every output but the records exactly, and compares the records
-with ``compare_figure_outputs``: structure and texts exactly, numbers within ``ROUNDING`` of the axis's
+The repository's ``conftest.py`` has nbval compare every output but the records exactly, and compare the
+records with ``compare_figure_outputs``: structure and texts exactly, numbers within ``ROUNDING`` of the axis's
 span (in decades on a log axis), which absorbs another CPU's rounding and nothing a reader could see.
 Values an artist shows that are the outcome of a training run are chaotic: another CPU's rounding
 changes them visibly. Plot code marks such artists with ``utils.plotting.varies``; their values are
 compared within ``VARIES_FACTOR`` (log axes) or ``VARIES_FRACTION`` of the span (linear axes), and the
 numbers in their labels not at all.
 
-Front ends show the PNG and ignore the record (JupyterLab renders the richest type it knows; the website
-drops the type in site/conf.py).
+Front ends show the PNG and ignore the record (JupyterLab and nbconvert render the richest type they
+know); site/build.py drops the records from the website's copies of the notebooks.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import re
 
 import matplotlib as mpl
 import numpy as np
-from matplotlib.collections import Collection, PathCollection, QuadMesh
+from matplotlib.collections import PathCollection, QuadMesh
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
