@@ -159,7 +159,8 @@ def plot_training(runs, axes) -> None:
     runs = [runs] if isinstance(runs, TrainingRun) else list(runs)
     ax_loss, ax_change = axes
     for run in runs:
-        varies(ax_loss.plot(np.arange(1, len(run.losses) + 1), run.losses, label=f"{run.label} (acc {run.accuracy:.0%})"))
+        varies(ax_loss.plot(np.arange(1, len(run.losses) + 1), run.losses,
+                            label=f"{run.label} (acc {run.accuracy:.0%})"))
         varies(ax_change.plot(np.arange(1, len(run.rel_change) + 1), positive(run.rel_change), "o-", ms=3,
                               label=run.label))
     ax_loss.set_xlabel("step")
