@@ -113,17 +113,18 @@ def positive(values) -> np.ndarray:
     return values
 
 
-def draw_runs(ax, x, rows, color: str, alpha: float = 0.25, lw: float = 0.8) -> None:
+def draw_runs(ax, x, rows, color: str, alpha: float = 0.25, lw: float = 0.8) -> LineCollection:
     """One thin line per row of ``rows`` against ``x`` (e.g. one per seed), as a single collection:
-    drawing hundreds of lines costs what one costs. NaN values leave gaps."""
+    drawing hundreds of lines costs what one costs. NaN values leave gaps. Returns the collection."""
     x = np.asarray(x, dtype=float)
     segments = [np.column_stack([x, row]) for row in np.asarray(rows, dtype=float)]
-    ax.add_collection(LineCollection(segments, colors=color, alpha=alpha, linewidths=lw), autolim=False)
+    runs = ax.add_collection(LineCollection(segments, colors=color, alpha=alpha, linewidths=lw), autolim=False)
     points = np.concatenate(segments) if segments else np.empty((0, 2))
     points = points[np.isfinite(points).all(axis=1)]
     if len(points):
         ax.update_datalim(points)
         ax.autoscale_view()
+    return runs
 
 
 def draw_band(ax, low: float, high: float, label: str) -> None:
