@@ -5,8 +5,9 @@
    the site's own static files: the widget manager that draws stored widget state, RequireJS that it
    loads with, and MathJax. The pages load nothing from a CDN.
 2. The sources are staged in build/site/src/ at their repository paths (README.md, the chapter
-   notebooks, figures/, docs/*.md when present), so every relative link means on the site what it
-   means on GitHub, and each page's launch buttons open that same path on Binder or Colab.
+   notebooks less the figure records that only the tests read, figures/, docs/*.md when present), so
+   every relative link means on the site what it means on GitHub, and each page's launch buttons open
+   that same path on Binder or Colab.
 3. Sphinx (myst-nb, sphinx-book-theme; configuration in site/conf.py) builds build/site/html/ with
    warnings as errors.
 
@@ -24,6 +25,8 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+
+from utils.figure_records import FIGURE_MIMETYPE
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "site"
@@ -84,6 +87,15 @@ def copy_assets() -> None:
                 destination.write_bytes(archive.extractfile(member).read())
 
 
+def without_figure_records(notebook: dict) -> dict:
+    """``notebook`` (nbformat JSON) without the figure records stored beside each figure's PNG for the
+    tests (utils/figure_records.py): myst-nb would warn about their unknown type on every figure."""
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            output.get("data", {}).pop(FIGURE_MIMETYPE, None)
+    return notebook
+
+
 def stage_sources() -> None:
     """Copy the pages' sources to build/site/src/ at their repository paths."""
     shutil.rmtree(SOURCES, ignore_errors=True)
@@ -92,7 +104,10 @@ def stage_sources() -> None:
     for path in files:
         destination = SOURCES / path.relative_to(ROOT)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, destination)
+        if path.suffix == ".ipynb":
+            destination.write_text(json.dumps(without_figure_records(json.loads(path.read_text())), indent=1))
+        else:
+            shutil.copy2(path, destination)
     index = (SITE / "index.md").read_text()
     guides = sorted(path.relative_to(ROOT).with_suffix("").as_posix() for path in ROOT.glob("docs/*.md"))
     if guides:  # the teacher's guide, a glossary: whatever docs/ holds, when it holds anything

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from .devices import pick_device
 from .digits import accuracy, digits_mlp, digits_split, one_thread, train_steps, working_dtype
 from .explorer import Explorer, device_dropdown, dropdown, log_slider, register_explorer
-from .plotting import COLORS, layer_colors
+from .plotting import COLORS, layer_colors, varies
 from .probes import probe_network
 from .training import OPTIMIZERS
 from .validation import check_choice, check_int, check_number
@@ -93,13 +93,14 @@ _LINESTYLES = {"sgd": "-", "adam": "--"}
 
 
 def plot_dead_sweep(sweep: dict, lrs, axes) -> None:
-    """Left: fraction of dead hidden units against the learning rate. Right: test accuracy."""
+    """Left: fraction of dead hidden units against the learning rate. Right: test accuracy. Both are
+    outcomes of training, marked ``varies``."""
     ax_dead, ax_acc = axes
     for (act, opt), (dead, acc) in sweep.items():
         style = dict(color=COLORS.get(act, "#2ca02c" if act == "gelu" else "#1f77b4"), ls=_LINESTYLES[opt],
                      marker="o", ms=3, label=f"{act}, {opt}")
-        ax_dead.plot(lrs, 100 * dead, **style)
-        ax_acc.plot(lrs, 100 * acc, **style)
+        varies(ax_dead.plot(lrs, 100 * dead, **style))
+        varies(ax_acc.plot(lrs, 100 * acc, **style))
     ax_dead.set(xscale="log", xlabel="learning rate", ylabel="dead hidden units (%)",
                 title=f"after {BUDGET_STEPS} steps")
     ax_acc.set(xscale="log", xlabel="learning rate", ylabel="test accuracy (%)", ylim=(0, 100),
@@ -109,15 +110,15 @@ def plot_dead_sweep(sweep: dict, lrs, axes) -> None:
 
 def plot_dead_units(result: DeadUnits, axes) -> None:
     """Left: each unit's active fraction on the training set, sorted, per layer (dead units sit at 0).
-    Right: the training loss."""
+    Right: the training loss. Both are outcomes of training, marked ``varies``."""
     ax_units, ax_loss = axes
     for color, (layer, active) in zip(layer_colors(2), enumerate(result.unit_active, start=1)):
-        ax_units.plot(np.arange(1, len(active) + 1), 100 * np.sort(active), color=color,
-                      label=f"layer {layer}: {np.mean(active == 0):.0%} dead")
+        varies(ax_units.plot(np.arange(1, len(active) + 1), 100 * np.sort(active), color=color,
+                             label=f"layer {layer}: {np.mean(active == 0):.0%} dead"))
     ax_units.set(xlabel="unit (sorted by activity)", ylabel="% of training images where on", ylim=(-3, 103),
                  title="how often each unit is on")
     ax_units.legend(loc="upper left")
-    ax_loss.plot(np.arange(1, len(result.losses) + 1), result.losses, color="#333333")
+    varies(ax_loss.plot(np.arange(1, len(result.losses) + 1), result.losses, color="#333333"))
     ax_loss.set(xlabel="step", ylabel="training loss (cross-entropy)", title="learning curve")
 
 

@@ -6,8 +6,12 @@ import numpy as np
 import torch
 
 from .activations import get_activation
-from .plotting import layer_axis, layer_colors, positive
+from .plotting import COLORS, layer_axis, layer_colors, positive
 from .validation import check_choice
+
+# Below this, the spread of a layer's activations over the batch is float32 rounding noise: its digits
+# change with the CPU's numeric path (chapter 1 prints such values as "< 1e-6"), so it is not drawn.
+SPREAD_NOISE_FLOOR = 1e-6
 
 
 def plot_activation_shapes(names, axes) -> None:
@@ -25,15 +29,22 @@ def plot_activation_shapes(names, axes) -> None:
 
 
 def plot_layer_stats(results, axes) -> None:
-    """Per layer: mean of h_l; how much inputs still differ (log); fraction of inactive units."""
+    """Per layer: mean of h_l; how much inputs still differ (log; values below ``SPREAD_NOISE_FLOOR``,
+    rounding noise, left out and the floor drawn dotted); fraction of inactive units."""
     results = results if isinstance(results, (list, tuple)) else [results]
     ax_mean, ax_spread, ax_inactive = axes
     for result in results:
         layers = np.arange(1, result.probe.depth + 1)
         ax_mean.plot(layers, result.probe.act_mean, label=result.label)
-        ax_spread.plot(layers, positive(result.probe.input_spread), label=result.label)
+        spread = positive(result.probe.input_spread)
+        spread[spread < SPREAD_NOISE_FLOOR] = np.nan
+        ax_spread.plot(layers, spread, label=result.label)
         ax_inactive.plot(layers, result.probe.frac_inactive, label=result.label)
     layer_axis(ax_mean, "mean of $h_l$", log=False, title="activation mean")
+    ax_spread.axhline(SPREAD_NOISE_FLOOR, color=COLORS["theory"], ls=":", lw=1)
+    ax_spread.annotate("float32 rounding noise below (not drawn)", (0.98, SPREAD_NOISE_FLOOR),
+                       xycoords=("axes fraction", "data"), xytext=(0, 2), textcoords="offset points", ha="right",
+                       va="bottom", fontsize=8)
     layer_axis(ax_spread, "std over the batch, per unit", title="do different inputs still differ?")
     layer_axis(ax_inactive, "fraction of units", log=False, title="flat units (slope < 5% of peak)")
     ax_inactive.set_ylim(-0.02, 1.02)

@@ -69,11 +69,14 @@ def jacobian_spectrum(activation: str = "tanh", init: str = "orthogonal", sigma_
 
 def plot_jacobian_spectra(results, ax) -> None:
     """Each spectrum as sorted singular values against their position in that order (as a fraction), on a log axis cut
-    below 1e-7 x the largest (float32 resolves nothing smaller)."""
+    below 1e-7 x the largest. Values below ``TINY`` x the largest are rounding noise, whose digits change with the
+    CPU: not drawn (the legend gives their share), and the spread is printed to 2 decimals, as in chapter 3's table."""
     for result in results:
         s, tiny = result.singular_values, result.tiny_fraction
-        ax.plot(np.arange(1, s.size + 1) / s.size, positive(s), label=f"{result.settings['init']}: "
-                f"spread {result.log10_spread:.2g} decades" + (f", {tiny:.0%} below 1e-6 × max" if tiny else ""))
+        drawn = positive(s)
+        drawn[drawn < TINY * s.max()] = np.nan
+        ax.plot(np.arange(1, s.size + 1) / s.size, drawn, label=f"{result.settings['init']}: "
+                f"spread {result.log10_spread:.2f} decades" + (f", {tiny:.0%} below 1e-6 × max" if tiny else ""))
     first = results[0].settings
     ax.set_yscale("log")
     largest = max(r.singular_values.max() for r in results)

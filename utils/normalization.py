@@ -43,7 +43,7 @@ from .blocks import Network
 from .devices import cpu_float64, pick_device
 from .explorer import Explorer, device_dropdown, dropdown, int_slider, log_slider, register_explorer
 from .mean_field import gaussian_mean
-from .plotting import COLORS, layer_axis, positive
+from .plotting import COLORS, layer_axis, positive, varies
 from .probes import Probe, probe_network
 from .training import TrainingRun, guessing_baseline, teacher_data, train_model
 from .validation import check_choice, check_int, check_number
@@ -297,10 +297,11 @@ def train_normalized(depth: int = 32, width: int = 64, activation: str = "relu",
 
 
 def plot_norm_training(runs, ax) -> None:
-    """Training loss per step, one line per run, with the loss of guessing from the class frequencies."""
+    """Training loss per step, one line per run (marked ``varies``: outcomes of training), with the loss
+    of guessing from the class frequencies."""
     for run in runs:
-        ax.plot(np.arange(1, len(run.losses) + 1), run.losses, color=NORM_COLORS[run.settings["norm"]],
-                label=f"{run.settings['norm']} (test accuracy {run.accuracy:.0%})")
+        varies(ax.plot(np.arange(1, len(run.losses) + 1), run.losses, color=NORM_COLORS[run.settings["norm"]],
+                       label=f"{run.settings['norm']} (test accuracy {run.accuracy:.0%})"))
     ax.axhline(guessing_baseline()[0], color=COLORS["theory"], ls="--", lw=1, label="guessing")
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (cross-entropy)")

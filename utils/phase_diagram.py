@@ -17,7 +17,7 @@ from .figures import register_figure
 from .gradient_flow import HEALTHY
 from .initialization import sigma_axis
 from .mean_field import MeanField, critical_sigma_w2, mean_field
-from .plotting import COLORS, draw_band, draw_runs
+from .plotting import COLORS, draw_band, draw_runs, varies
 from .sweep import Sweep, sweep
 from .validation import check_int
 
@@ -113,15 +113,17 @@ def draw_colorbar(ax, mesh) -> None:
 def plot_phase_diagram(result: PhaseDiagram, axes) -> None:
     """Left: the measured log10 gradient ratio over (sigma_w2, depth) with its colour bar, theory contours
     and chi = 1.
-    Right: the slice at full depth, every seed, their mean and the mean-field prediction."""
+    Right: the slice at full depth, every seed, their mean and the mean-field prediction. The measured
+    values are marked ``varies``: beyond chi = 1 the network amplifies rounding, so they change with the
+    CPU's numeric path (by up to 1.5% of the axis between two paths of one machine)."""
     ax_map, ax_cut = axes
     s2, depth = result.sigma_w2, result.sweep.settings["depth"]
     edges = np.sqrt(s2[1:] * s2[:-1])
     x_edges = np.concatenate([[s2[0] ** 2 / edges[0]], edges, [s2[-1] ** 2 / edges[-1]]])
     y_edges = np.arange(depth + 1) + 0.5
     cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="#bbbbbb")
-    mesh = ax_map.pcolormesh(x_edges, y_edges, np.ma.masked_invalid(result.measured.T), cmap=cmap,
-                             vmin=-COLOR_LIMIT, vmax=COLOR_LIMIT, shading="flat")
+    mesh = varies(ax_map.pcolormesh(x_edges, y_edges, np.ma.masked_invalid(result.measured.T), cmap=cmap,
+                                    vmin=-COLOR_LIMIT, vmax=COLOR_LIMIT, shading="flat"))
     draw_colorbar(ax_map, mesh)
     layers = np.arange(1, depth + 1)
     ax_map.contour(s2, layers, result.theory.log10_ratio_by_depth.T, levels=[-1, 1],
@@ -134,8 +136,9 @@ def plot_phase_diagram(result: PhaseDiagram, axes) -> None:
     ax_map.legend(loc="upper left")
 
     cut = result.sweep.log10_ratio[..., -1]
-    draw_runs(ax_cut, s2, cut.T, COLORS["residual"], alpha=0.3)
-    ax_cut.plot(s2, result.measured[:, -1], "o-", ms=3, color=COLORS["residual"], label="measured (mean of seeds)")
+    varies(draw_runs(ax_cut, s2, cut.T, COLORS["residual"], alpha=0.3))
+    varies(ax_cut.plot(s2, result.measured[:, -1], "o-", ms=3, color=COLORS["residual"],
+                       label="measured (mean of seeds)"))
     ax_cut.plot(s2, result.theory.log10_ratio_by_depth[:, -1], "--", color=COLORS["theory"], label="mean field")
     ax_cut.axvline(result.critical, color=COLORS["theory"], lw=1.8)
     draw_band(ax_cut, np.log10(HEALTHY[0]), np.log10(HEALTHY[1]), "within 10×")

@@ -6,6 +6,7 @@ import io
 
 import matplotlib as mpl
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
@@ -112,22 +113,45 @@ def positive(values) -> np.ndarray:
     return values
 
 
-def draw_runs(ax, x, rows, color: str, alpha: float = 0.25, lw: float = 0.8) -> None:
+def draw_runs(ax, x, rows, color: str, alpha: float = 0.25, lw: float = 0.8) -> LineCollection:
     """One thin line per row of ``rows`` against ``x`` (e.g. one per seed), as a single collection:
-    drawing hundreds of lines costs what one costs. NaN values leave gaps."""
+    drawing hundreds of lines costs what one costs. NaN values leave gaps. Returns the collection."""
     x = np.asarray(x, dtype=float)
     segments = [np.column_stack([x, row]) for row in np.asarray(rows, dtype=float)]
-    ax.add_collection(LineCollection(segments, colors=color, alpha=alpha, linewidths=lw), autolim=False)
+    runs = ax.add_collection(LineCollection(segments, colors=color, alpha=alpha, linewidths=lw), autolim=False)
     points = np.concatenate(segments) if segments else np.empty((0, 2))
     points = points[np.isfinite(points).all(axis=1)]
     if len(points):
         ax.update_datalim(points)
         ax.autoscale_view()
+    return runs
 
 
 def draw_band(ax, low: float, high: float, label: str) -> None:
     """Shade the horizontal band [low, high] (e.g. the 'healthy' range of gradient norms)."""
     ax.axhspan(low, high, color=COLORS["band"], alpha=0.12, label=label, zorder=0)
+
+
+_VARIES = "_trainable_depth_varies"  # the attribute ``varies`` sets on an artist
+
+
+def varies(artists):
+    """Mark an artist, or each of a list of them (what ``ax.plot`` returns), as showing the outcome of a
+    training run: values that another CPU's rounding changes visibly. The tests then compare the values
+    it shows (y of a line, collection or patch; the colours of an image or mesh) and the numbers in its
+    label only within wide bands, x positions and everything else exactly (``utils/figure_records.py``).
+    Returns ``artists``. Raises TypeError for anything but matplotlib artists."""
+    for artist in [artists] if isinstance(artists, Artist) else list(artists):
+        if not isinstance(artist, Artist):
+            raise TypeError(f"varies marks matplotlib artists (lines, collections, images, patches), "
+                            f"not {type(artist).__name__}")
+        setattr(artist, _VARIES, True)
+    return artists
+
+
+def is_varying(artist: Artist) -> bool:
+    """Whether ``artist`` was marked with ``varies``."""
+    return getattr(artist, _VARIES, False)
 
 
 def layer_colors(n: int):

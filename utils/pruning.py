@@ -29,6 +29,7 @@ from .devices import cpu_float64, pick_device
 from .digits import accuracy, digits_split, one_thread, train_steps, trained_digits_net, working_dtype
 from .explorer import Explorer, device_dropdown, dropdown, float_slider, int_slider, register_explorer
 from .figures import register_figure
+from .plotting import varies
 from .validation import check_choice, check_int, check_number
 
 PRUNING_METHODS = ("l1_unstructured", "random_unstructured", "ln_structured", "random_structured",
@@ -206,27 +207,29 @@ def pruning_experiment(method: str = "l1_unstructured", amount: float = 0.9, fin
 
 def plot_sparsity_curves(curves: dict, ax, tuned: dict | None = None) -> None:
     """Test accuracy against the amount pruned, one line per method (``curves``: method -> accuracies
-    over ``AMOUNTS``); ``tuned`` (same form) is drawn dashed: after fine-tuning."""
+    over ``AMOUNTS``); ``tuned`` (same form) is drawn dashed: after fine-tuning. The accuracies are
+    outcomes of training, marked ``varies``."""
     for method, accs in curves.items():
-        ax.plot(AMOUNTS, 100 * np.asarray(accs), "o-", ms=3, color=METHOD_COLORS[method], label=method)
+        varies(ax.plot(AMOUNTS, 100 * np.asarray(accs), "o-", ms=3, color=METHOD_COLORS[method], label=method))
     for method, accs in (tuned or {}).items():
-        ax.plot(AMOUNTS, 100 * np.asarray(accs), "s--", ms=3, color=METHOD_COLORS[method],
-                label=f"{method}, fine-tuned")
+        varies(ax.plot(AMOUNTS, 100 * np.asarray(accs), "s--", ms=3, color=METHOD_COLORS[method],
+                       label=f"{method}, fine-tuned"))
     ax.set(xlabel="fraction pruned (weights, units, or activations per input)", ylabel="test accuracy (%)",
            ylim=(0, 100), xlim=(-0.02, 1.0), title="digits MLP: accuracy against sparsity")
     ax.legend(loc="lower left")
 
 
 def plot_pruning(result: PruningResult, ax) -> None:
-    """The method's curve, the chosen point before (circle) and after fine-tuning (star)."""
+    """The method's curve, the chosen point before (circle) and after fine-tuning (star), and the
+    unpruned accuracy: outcomes of training, marked ``varies``."""
     s = result.settings
     plot_sparsity_curves({s["method"]: result.curve}, ax)
     color = METHOD_COLORS[s["method"]]
-    ax.plot([s["amount"]], [100 * result.accuracy], "o", ms=9, mfc="none", mec="black", label="this amount")
+    varies(ax.plot([s["amount"]], [100 * result.accuracy], "o", ms=9, mfc="none", mec="black", label="this amount"))
     if s["fine_tune_steps"]:
-        ax.plot([s["amount"]], [100 * result.tuned_accuracy], "*", ms=13, color=color, mec="black",
-                label=f"after {s['fine_tune_steps']} fine-tuning steps")
-    ax.axhline(100 * result.base_accuracy, color="#333333", lw=0.8, ls=":", label="unpruned")
+        varies(ax.plot([s["amount"]], [100 * result.tuned_accuracy], "*", ms=13, color=color, mec="black",
+                       label=f"after {s['fine_tune_steps']} fine-tuning steps"))
+    varies(ax.axhline(100 * result.base_accuracy, color="#333333", lw=0.8, ls=":", label="unpruned"))
     ax.legend(loc="lower left")
 
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from .blocks import build_network
 from .devices import cpu_float64, pick_device
-from .plotting import finite, layer_axis, positive
+from .plotting import finite, layer_axis, positive, varies
 from .validation import check_choice, check_int, check_number
 
 OPTIMIZERS = ("sgd", "adam")
@@ -154,12 +154,15 @@ def train_model(body: nn.Module, head: nn.Module, data, settings: dict, optimize
 
 
 def plot_training(runs, axes) -> None:
-    """Left: training loss per step (log). Right: relative weight change per layer (log)."""
+    """Left: training loss per step (log). Right: relative weight change per layer (log). Both are
+    outcomes of training, marked ``varies``."""
     runs = [runs] if isinstance(runs, TrainingRun) else list(runs)
     ax_loss, ax_change = axes
     for run in runs:
-        ax_loss.plot(np.arange(1, len(run.losses) + 1), run.losses, label=f"{run.label} (acc {run.accuracy:.0%})")
-        ax_change.plot(np.arange(1, len(run.rel_change) + 1), positive(run.rel_change), "o-", ms=3, label=run.label)
+        varies(ax_loss.plot(np.arange(1, len(run.losses) + 1), run.losses,
+                            label=f"{run.label} (acc {run.accuracy:.0%})"))
+        varies(ax_change.plot(np.arange(1, len(run.rel_change) + 1), positive(run.rel_change), "o-", ms=3,
+                              label=run.label))
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("training loss (cross-entropy)")
     ax_loss.set_yscale("log")
@@ -175,7 +178,8 @@ def plot_update_ratio(run: TrainingRun, ax, vmin: float = -16.0, vmax: float = 0
     """Heatmap of log10 of ``run.update_ratio`` (needs ``track_update_ratio=True``): x = step, y = layer.
 
     Steps where no entry of W_l changed at all (ratio exactly 0) are grey; the colour bar marks
-    log10 of float32's epsilon (-6.9) and the -3 of Karpathy's heuristic. Returns the colour bar."""
+    log10 of float32's epsilon (-6.9) and the -3 of Karpathy's heuristic. The image, an outcome of
+    training, is marked ``varies``. Returns the colour bar."""
     if run.update_ratio is None:
         raise ValueError("this run has no update_ratio: train it with track_update_ratio=True")
     import matplotlib as mpl
@@ -186,8 +190,8 @@ def plot_update_ratio(run: TrainingRun, ax, vmin: float = -16.0, vmax: float = 0
     cmap = mpl.colormaps["viridis"].copy()
     cmap.set_bad("0.8")  # grey: not a single entry changed (or the run had diverged)
     steps, depth = ratio.shape
-    image = ax.imshow(np.ma.masked_invalid(logged.T), aspect="auto", origin="lower", cmap=cmap, vmin=vmin,
-                      vmax=vmax, extent=(0.5, steps + 0.5, 0.5, depth + 0.5), interpolation="nearest")
+    image = varies(ax.imshow(np.ma.masked_invalid(logged.T), aspect="auto", origin="lower", cmap=cmap, vmin=vmin,
+                      vmax=vmax, extent=(0.5, steps + 0.5, 0.5, depth + 0.5), interpolation="nearest"))
     ax.set_xlabel("step")
     ax.set_ylabel("layer")
     ax.grid(False)
