@@ -90,21 +90,18 @@ def test_the_pair_check_catches_a_stale_or_missing_twin(tmp_path):
     assert "missing" in pair_problem(source)
 
 
-def test_the_pair_check_catches_changed_nbgrader_metadata(tmp_path):
-    source = tmp_path / "task.py"
-    source.write_text('# %% nbgrader={"grade": true, "grade_id": "t_test", "points": 1}\nassert True\n')
-    jupytext.write(jupytext.read(source), source.with_suffix(".ipynb"))
-    assert pair_problem(source) is None
-    source.write_text('# %% nbgrader={"grade": true, "grade_id": "t_test", "points": 2}\nassert True\n')
-    assert "differ" in pair_problem(source)
-
-
-def test_the_pair_check_catches_an_answer_key_that_is_no_longer_collapsed(tmp_path):
+@pytest.mark.parametrize("before, after", [
+    ('# %% nbgrader={"grade": true, "grade_id": "t_test", "points": 1}\nassert True\n',
+     '# %% nbgrader={"grade": true, "grade_id": "t_test", "points": 2}\nassert True\n'),
+    ('# %% jupyter={"source_hidden": true} tags=["hide-input"]\ncheck_answer("x", None)\n',
+     '# %% tags=["hide-input"]\ncheck_answer("x", None)\n'),
+], ids=["changed nbgrader metadata", "answer key no longer collapsed"])
+def test_the_pair_check_catches_changed_cell_metadata(tmp_path, before, after):
     source = tmp_path / "99_example.py"
-    source.write_text('# %% jupyter={"source_hidden": true} tags=["hide-input"]\ncheck_answer("x", None)\n')
+    source.write_text(before)
     jupytext.write(jupytext.read(source), source.with_suffix(".ipynb"))
     assert pair_problem(source) is None
-    source.write_text('# %% tags=["hide-input"]\ncheck_answer("x", None)\n')
+    source.write_text(after)
     assert "differ" in pair_problem(source)
 
 
