@@ -101,14 +101,15 @@ for ax, result in zip(axes, products.values()):
 
 # %% [markdown]
 # Ten percent too small per factor leaves about a third of a percent of the vector after 50 factors;
-# ten percent too large multiplies it by about eighty (83). Only $s = 1$ keeps the length near 1.
+# ten percent too large multiplies it by about eighty (83 here; 73 to 83 with other seeds). Only $s = 1$ keeps
+# the length near 1.
 #
 # The median falls below the root-mean-square prediction $s^L$ in every case (half a percent and 117 for the
 # two outer scales). That is not noise. Each factor's stretch is random: usually a little less than $s$,
 # now and then much more. The rare large stretches keep the *mean* square at $s^{2L}$, but a *typical*
 # product — the median — shrinks by an extra factor $e^{-L/(2n)}$ (0.68 here, for $L = 50$ factors of
 # width $n = 64$; the aside below says where it comes from). With that factor the prediction meets all
-# three medians within 5%. Narrow networks pay more of this tax; the explorer below lets you see it (try width 4).
+# three medians within 5% here (within 8% with other seeds). Narrow networks pay more of this tax; the explorer below lets you see it (try width 4).
 #
 # > **Aside — where $e^{-L/(2n)}$ comes from.** For a unit vector $v$ the $n$ entries of $Mv$ are independent
 # > Gaussians of variance $s^2/n$, so $n\|Mv\|^2 / s^2$ is a sum of $n$ squared standard Gaussians: it follows
@@ -121,9 +122,10 @@ for ax, result in zip(axes, products.values()):
 # > around the median in the panels.
 
 # %%
-assert 0.003 < products[0.9].median_final < 0.004 and 82.5 <= products[1.1].median_final < 83.5
+# Seeds 0-4: 0.0033-0.0037 and 73-83; the prediction with the extra factor within 8% of every median
+assert 0.003 < products[0.9].median_final < 0.004 and 65 < products[1.1].median_final < 95
 assert all(r.median_final < r.theory[-1] for r in products.values())
-assert all(abs(r.median_final / typical[s] - 1) < 0.05 for s, r in products.items())
+assert all(abs(r.median_final / typical[s] - 1) < 0.1 for s, r in products.items())
 assert abs(0.9**50 - 5.2e-3) < 1e-4 and abs(1.1**50 - 117) < 1 and abs(np.exp(-50 / 128) - 0.68) < 0.005
 
 # %% [markdown]
@@ -201,14 +203,15 @@ per_layer = sigmoid.ratio ** (1 / 29)
 print(f"|dl/dh_1| / |dl/dh_30| = {sigmoid.ratio:.3g}   (per layer: x{per_layer:.3f})")
 fig, axes = new_figure(2)
 plot_gradient_flow(sigmoid, axes)
-assert round(math.log10(sigmoid.ratio)) == -18 and round(per_layer, 2) == 0.24
-assert round(sigmoid.probe.act_std.min(), 2) == 0.10 and round(sigmoid.probe.act_std.max(), 2) == 0.21
+# Seeds 0-4: 10^-18.4 to 10^-18.1, 0.232-0.237 per layer; activation spreads from 0.099-0.111 to 0.206-0.209
+assert round(math.log10(sigmoid.ratio)) == -18 and abs(per_layer - 0.235) < 0.01
+assert 0.09 < sigmoid.probe.act_std.min() < 0.12 and 0.19 < sigmoid.probe.act_std.max() < 0.22
 
 # %% [markdown]
 # The gradient reaching layer 1 is about $10^{-18}$ of what entered layer 30: each layer multiplies it
-# by roughly 0.24. That is close to the $\tfrac14$ of the slope alone, because here the pre-activations
+# by roughly 0.24 (0.23 to 0.24 with other seeds). That is close to the $\tfrac14$ of the slope alone, because here the pre-activations
 # are small (the sigmoid's inputs sit near its steepest point) and the weights, with $\sigma_w^2 = 1$,
-# roughly preserve length. The activations (left) keep a spread of 0.10 to 0.21 in every layer, so the
+# roughly preserve length. The activations (left) keep a spread of about 0.1 to 0.2 in every layer, so the
 # forward pass looks healthy. It is not; §4 shows what that number hides.
 #
 # Can bigger weights rescue the sigmoid? They make $\|W\|$ larger, but they also push the
@@ -221,13 +224,14 @@ for r in sigmoids:
     print(f"sigma_w2 = {r.settings['sigma_w2']:5.0f}: ratio {r.ratio:.2g}, "
           f"saturated units in layer 15: {r.probe.frac_inactive[14]:.0%}")
 assert sigmoids[1].ratio < 1e-4 and 0.1 < sigmoids[2].ratio < 10
-assert sigmoids[0].probe.frac_inactive[14] < 0.01 and round(sigmoids[2].probe.frac_inactive[14], 2) == 0.55
+# Seeds 0-4: 44-55% of layer 15 saturated at sigma_w2 = 100
+assert sigmoids[0].probe.frac_inactive[14] < 0.01 and 0.4 < sigmoids[2].probe.frac_inactive[14] < 0.6
 p_flat = (1 - math.sqrt(1 - 4 * 0.05 * 0.25)) / 2  # sigma(z) at the slope sigma(1 - sigma) = 5% of 1/4
 assert round(-math.log(p_flat / (1 - p_flat)), 1) == 4.4
 
 # %% [markdown]
 # With $\sigma_w^2 = 100$ the gradient at layer 1 is again within a factor of ten of the top — at the
-# price of more than half the units (55% in layer 15) sitting on the flat part of the sigmoid, where they pass almost nothing
+# price of about half the units (55% in layer 15 here, 44–55% with other seeds) sitting on the flat part of the sigmoid, where they pass almost nothing
 # and learn almost nothing. The weight scale is a knob even for the sigmoid; the slope bound makes
 # the good setting extreme. (Chapter 3 finds such settings with *mean-field theory*: in a very wide network
 # each layer's pre-activations are Gaussian, so one number per layer — their mean square — describes the
@@ -255,13 +259,14 @@ for r, m in zip(relus, measured_over_predicted):
           f"predicted {(r.settings['sigma_w2'] / 2) ** 14.5:.3g}, measured / predicted {m:.2f}")
 fig, axes = new_figure(2)
 plot_gradient_flow(relus, axes)
-assert all(1 / 2.1 < m < 2.1 for m in measured_over_predicted)
+# Seeds 0-4: measured / predicted from 0.47 to 1.16; sigma_w2 = 4 over 1: 10^8.5 to 10^8.9
+assert all(1 / 2.3 < m < 2.3 for m in measured_over_predicted)
 assert [r.verdict for r in relus] == ["vanishing", "healthy", "exploding"]
-assert round(math.log10(relus[2].ratio / relus[0].ratio)) == 9
+assert 8.3 < math.log10(relus[2].ratio / relus[0].ratio) < 9.5
 
 # %% [markdown]
-# Three independently drawn networks agree with the one-line prediction within a factor of 2.1, over
-# nine orders of magnitude. The factor left over is one network's luck: at width 128 the product of 29
+# Three independently drawn networks agree with the one-line prediction within a factor of about two (2.1
+# here, 2.2 over five seeds), over nine orders of magnitude. The factor left over is one network's luck: at width 128 the product of 29
 # random Jacobians fluctuates around its root-mean-square law, as §1's products did (chapter 3 measures
 # it). With zero biases, as here, the forward signal (left) follows the same law, because the forward pass multiplies by
 # $W_l$ and the backward pass by $W_l^\top$. With random biases ($\sigma_b^2 > 0$) it does not: every layer
@@ -321,29 +326,33 @@ print(f"He-initialised ReLU: flat (off) units, averaged over the 30 layers: {rel
 spread = sigmoid.probe.input_spread
 assert np.all(np.abs(sigmoid.probe.act_mean - 0.5) < 0.05)
 assert 1e-3 * spread[0] < spread[4] < 1e-2 * spread[0] and spread[14] < 1e-6 * spread[0]
-assert round(relus[1].probe.frac_inactive.mean(), 2) == 0.51 and relus[1].probe.frac_inactive.max() < 0.7
-assert 1.5e-5 < relus[0].probe.act_std[-1] / relus[0].probe.act_std[0] < 2.5e-5 and abs(0.5**14.5 - 4.3e-5) < 1e-6
+# Seeds 0-4: He's flat fraction 49-51% on average, at most 61%; sigma_w2 = 1 shrinks the spread to
+# 1.3e-5 to 4.8e-5 of layer 1's; the sigmoid's spread 0.21 in layer 1, 0.099-0.111 to 0.129-0.138 below;
+# inputs 329-339 times more alike at layer 5
+assert abs(relus[1].probe.frac_inactive.mean() - 0.5) < 0.02 and relus[1].probe.frac_inactive.max() < 0.7
+assert 1e-5 < relus[0].probe.act_std[-1] / relus[0].probe.act_std[0] < 1e-4 and abs(0.5**14.5 - 4.3e-5) < 1e-6
 sigmoid_std = sigmoid.probe.act_std
-assert round(sigmoid_std[0], 2) == 0.21 and round(sigmoid_std[1:].min(), 2) == 0.10 and round(sigmoid_std[1:].max(), 2) == 0.13
-assert round(spread[0] / spread[4], -1) == 340
+assert round(sigmoid_std[0], 2) == 0.21 and 0.09 < sigmoid_std[1:].min() < sigmoid_std[1:].max() < 0.15
+assert 300 < spread[0] / spread[4] < 370
 
 # %% [markdown]
 # How to read it:
 #
 # * The sigmoid's activations sit around 0.5 in every layer (its outputs are never centred on zero)
-#   and their overall spread stays between 0.10 and 0.13 from layer 2 on (0.21 in layer 1). But that spread is
+#   and their overall spread stays between 0.10 and 0.13 from layer 2 on (0.21 in layer 1; 0.10 to 0.14 with
+#   other seeds). But that spread is
 #   *across units*: the middle panel shows that by layer 5 the 128 inputs have become about 340 times more
-#   alike than at layer 1, and by layer 15 they differ only by float32 rounding (printed as "< 1e-6": the
+#   alike than at layer 1 (330 to 340 with other seeds), and by layer 15 they differ only by float32 rounding (printed as "< 1e-6": the
 #   digits of rounding noise change with the CPU and its thread count). Every input produces the same vector; the network has
 #   forgotten its input. This contraction of the forward pass is the mirror image of the vanishing
 #   gradient (chapter 3 calls this regime, where every layer shrinks both the gradient and the differences
 #   between inputs, the *ordered phase*), and the gradient column falls by a factor of about
 #   four per layer.
-# * In the He-initialised ReLU net about half of the units are off in every layer (51% on average), as
+# * In the He-initialised ReLU net about half of the units are off in every layer (51% on average; 49–51% with other seeds), as
 #   they should be; the gradient stays within a small factor from top to bottom. Inputs do become more
 #   alike with depth here too, but slowly.
 # * With $\sigma_w^2 = 1$ the ReLU net's activations shrink by $\sqrt{1/2}$ per layer: by layer 30 their
-#   spread is about $2\times10^{-5}$ of layer 1's (the root-mean-square prediction is $(1/2)^{14.5} = 4.3\times10^{-5}$).
+#   spread is about $2\times10^{-5}$ of layer 1's ($1$ to $5\times10^{-5}$ with other seeds; the root-mean-square prediction is $(1/2)^{14.5} = 4.3\times10^{-5}$).
 #
 # **One number, two stories.** A flat fraction of one half can mean every unit off for half of the inputs,
 # or half of the units off for *every* input. Units of the second kind are *dead*: they pass nothing and get
@@ -357,14 +366,16 @@ for r in (relus[1], biased):
     print(f"sigma_b2 = {r.settings['sigma_b2']:2.0f}, layers 1, 15, 30: flat "
           + ", ".join(f"{r.probe.frac_inactive[i]:.2f}" for i in (0, 14, 29))
           + "; dead " + ", ".join(f"{r.probe.frac_dead[i]:.2f}" for i in (0, 14, 29)))
-assert abs(biased.probe.frac_inactive[0] - relus[1].probe.frac_inactive[0]) < 0.05
-assert relus[1].probe.frac_dead[0] == 0 and 0.25 < biased.probe.frac_dead[0] < 0.35
-assert 0.35 < relus[1].probe.frac_dead[-1] < 0.5
+# Seeds 0-4: flat fractions in layer 1 within 0.055 of each other; the biased net's layer 1 27-35% dead;
+# the He net's layer 30 29-42% dead
+assert abs(biased.probe.frac_inactive[0] - relus[1].probe.frac_inactive[0]) < 0.08
+assert relus[1].probe.frac_dead[0] == 0 and 0.2 < biased.probe.frac_dead[0] < 0.4
+assert 0.2 < relus[1].probe.frac_dead[-1] < 0.5
 
 # %% [markdown]
 # In layer 1 both nets have about half of their (input, unit) pairs flat, but in the biased net about 30% of
-# the units are dead, against none in the He net. Deeper down even the He net has dead units: by layer 30 some
-# 40% are off for all 128 inputs, because the inputs have become alike (the middle panel above), so a unit is
+# the units are dead (27–35% with other seeds), against none in the He net. Deeper down even the He net has
+# dead units: by layer 30 some 40% are off for all 128 inputs (29–42% with other seeds), because the inputs have become alike (the middle panel above), so a unit is
 # on for all of them or for none. Chapter 5 uses this measure on a trained network.
 #
 # Histograms show *where* the activations sit. Compare the sigmoid net with tanh nets at $\sigma_w^2 = 1$
@@ -745,7 +756,8 @@ same_factor = tanhs[0].ratio ** (99 / 29)
 print(f"Ex. 1: depth 30 gives {tanhs[0].ratio:.2g}, so the same factor per layer predicts {same_factor:.2g} at depth "
       f"100; measured {tanh_100:.2g}, {tanh_100 / same_factor:.0f} times more. The activations narrow with depth, so "
       f"tanh's inputs move towards 0, where its slope is 1: deep layers lose less than the first 30 did.")
-assert 5 < tanh_100 / same_factor < 20 and tanh_100 < tanhs[0].ratio
+# Seeds 0-4: depth 100 is 9 to 150 times the same-factor prediction
+assert tanh_100 / same_factor > 3
 
 z = torch.randn(100_000, generator=torch.Generator().manual_seed(0))
 relu_slope_sq = float(get_activation("relu").slope(z).pow(2).mean())
@@ -756,10 +768,11 @@ assert abs(relu_slope_sq - 0.5) < 0.01
 grid = np.round(np.arange(1.90, 2.21, 0.02), 2)
 healthy = [s2 for s2 in grid if gradient_flow(depth=60, activation="gelu", sigma_w2=s2).verdict == "healthy"]
 print(f"Ex. 3: GELU is healthy at depth 60 only for sigma_w2 from about {min(healthy):.2f} to {max(healthy):.2f} "
-      f"(grid step 0.02): not at ReLU's sigma_w2 = 2, which is a little too small. Just below, the signal shrinks into the region where GELU's slope is about 1/2, each "
+      f"(grid step 0.02): ReLU's sigma_w2 = 2 sits at the lower edge, healthy or just too small depending on the network. Just below, the signal shrinks into the region where GELU's slope is about 1/2, each "
       f"layer then multiplies the squared gradient by about sigma_w2/4, and the collapse accelerates; above, "
       f"GELU acts like ReLU and the ratio grows like (sigma_w2/2)^(59/2).")
-assert 2.0 < min(healthy) <= 2.02 and 2.0 < max(healthy) < 2.2
+# Seeds 0-4: healthy from 2.00-2.08 to 2.12-2.20 (at exactly 2 in one seed of five)
+assert 2.0 <= min(healthy) <= 2.1 and max(healthy) <= 2.2 and max(healthy) - min(healthy) <= 0.16
 
 five = train_network(depth=5, activation="sigmoid", sigma_w2=1.0)
 print(f"Ex. 4: layer 1's first step is {short(0.1 * five.grad_to_weight[0], '.1e')} of its weights, above "
