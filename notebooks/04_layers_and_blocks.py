@@ -248,17 +248,22 @@ for scale, k, eager, trace, differ in zip(traced.scales, traced.halvings, traced
           f"{'DISAGREE' if differ else 'agree'}")
 extra = traced.halvings[1] - traced.halvings[0]
 print(f"traced / eager on the scaled input: {traced.traced[1] / traced.eager[1]:.1f} = 2^{extra}")
-assert traced.disagree == [False, True] and traced.halvings == [5, 11]
+# Seeds 0-4: the example takes 3-5 halvings, the scaled input 4-6 more (7-11); the traced output on it is
+# 0.63 to 14.6 in size (-2.8 here), 16 to 64 times the eager one
+assert traced.disagree == [False, True] and 2 <= traced.halvings[0] <= 6 and 3 <= extra <= 7
 assert abs(traced.traced[1] / traced.eager[1] - 2**extra) < 1e-3
 assert any(line.startswith("TracerWarning") for line in traced.warnings)
 assert any("deprecated" in line for line in traced.warnings)
-assert all(abs(e) <= 1 for e in traced.eager) and round(traced.traced[1], 1) == -2.8
+assert all(abs(e) <= 1 for e in traced.eager) and 0.4 < abs(traced.traced[1]) < 20
 
 # %% [markdown]
-# On the example the two agree. The scaled input needs 11 halvings, but the trace stops after the example's 5,
+# On the example the two agree. The scaled input needs 11 halvings here, but the trace stops after the example's 5,
 # so it returns $2^6 = 64$ times the right answer: about $-2.8$, a value the *eager* module (the ordinary one,
 # running its Python line by line) can never return: it halves until the absolute values sum to at most 1, so its
-# output, their sum, is at most 1 in size. The `TracerWarning` says so at trace time, and is easy to miss.
+# output, their sum, is at most 1 in size. The `TracerWarning` says so at trace time, and is easy to miss. (Over
+# five seeds the example takes 3 to 5 halvings and the scaled input 4 to 6 more, so the trace is off by a factor
+# of 16 to 64; for one seed its wrong answer, $-0.63$, even lies within the eager module's range, and nothing
+# about the value gives it away.)
 # In PyTorch 2.13 `torch.jit.trace` itself is deprecated (the `DeprecationWarning` above; the `trace_method`
 # one comes from inside `trace`) in favour of `torch.export` and `torch.compile`. Try
 # `torch.export.export(block, (torch.randn(2, 20),))` yourself: it refuses this module outright instead of
@@ -469,14 +474,15 @@ for check in checks:
     print(f"{check.scheme:15s} measured (law): {cells}   worst {check.max_rel_error:.1%}")
 sampling = np.sqrt(2 / (256 * 64))  # relative spread of a variance estimated from N Gaussian numbers: sqrt(2/N)
 print(f"sampling error of a variance over 256*64 = 16,384 Gaussian numbers: {sampling:.1%}")
+# Seeds 0-4: the worst error over all schemes is 0.75% to 1.36% (0.90% here); orthogonal's at most 6e-5
 assert all(check.max_rel_error < 0.05 for check in checks) and round(sampling, 2) == 0.01
-assert max(check.max_rel_error for check in checks) < 0.01 and checks[-1].max_rel_error < 5e-4
+assert max(check.max_rel_error for check in checks) < 0.02 and checks[-1].max_rel_error < 5e-4
 
 # %% [markdown]
-# Every measured variance is within 5% of its law; in fact within about 1%, the sampling error of a variance
-# estimated from the $n_{in} n_{out} \ge 16{,}384$ numbers of one matrix. The `orthogonal` line shows 0.0%: all
-# rows of a (scaled) orthogonal matrix have the same fixed length, so the sum of its squared entries is set, not
-# sampled.
+# Every measured variance is within 5% of its law; in fact within about 1% (0.9% here, at most 1.4% over five
+# seeds), the sampling error of a variance estimated from the $n_{in} n_{out} \ge 16{,}384$ numbers of one matrix.
+# The `orthogonal` line shows 0.0%: all rows of a (scaled) orthogonal matrix have the same fixed length, so the
+# sum of its squared entries is set, not sampled.
 #
 # ### The `.data` trap
 #
@@ -631,28 +637,33 @@ per_layer = np.sqrt(1 / 6)  # ReLU with weight variance 1/(3n): sigma_w^2 / 2 = 
 spread = builds["residual"].flow.probe.act_std
 print(f"per layer sqrt(1/6) = {per_layer:.2f}; 29 layers: {per_layer**29:.0e}; "
       f"residual activation spread, block 30 / block 1: {spread[-1] / spread[0]:.0f}")
-assert round(per_layer, 2) == 0.41 and f"{per_layer**29:.0e}" == "5e-12" and f"{ratios['plain']:.1e}" == "3.6e-12"
-assert round(-np.log10(ratios["plain"])) == 11 and abs(np.log10(ratios["plain"]) - 29 * np.log10(per_layer)) < 0.5
-assert round(ratios["residual"]) == 13 and ratios["residual"] > 10 and spread[-1] / spread[0] > 100
+# Seeds 0-4: plain 1.3e-12 to 7.5e-12 (11.1 to 11.9 decades, within 0.6 decades of 0.41^29); residual 13 to 52,
+# its activation spread 182- to 251-fold; pre-norm 2.7 to 3.2, post-norm 1.6 to 2.2
+assert round(per_layer, 2) == 0.41 and f"{per_layer**29:.0e}" == "5e-12" and 1e-12 < ratios["plain"] < 1e-11
+assert 10.8 < -np.log10(ratios["plain"]) < 12.2 and abs(np.log10(ratios["plain"]) - 29 * np.log10(per_layer)) < 0.8
+growth = spread[-1] / spread[0]
+assert 10 < ratios["residual"] < 80 and 100 < growth < 400 and ratios["residual"] < growth
 assert 1 < ratios["pre-norm residual"] < 10 and 1 < ratios["post-norm residual"] < 10
 assert builds["plain"].n_parameters == builds["residual"].n_parameters == 30 * (64**2 + 64) and HEADS == 4
 
 # %% [markdown]
-# The same layers, arranged differently. The plain stack loses about eleven decades (powers of ten) of gradient
+# The same layers, arranged differently. The plain stack loses eleven to twelve decades (powers of ten) of gradient
 # over 30 layers: chapter 3's finding that PyTorch's default, weight variance $\sigma_w^2 = 1/3$ (weights of variance
 # $1/(3n)$), is far below ReLU's neutral $\sigma_w^2 = 2$. Each layer multiplies the gradient's length by about
 # $\sqrt{(1/3)/2} = \sqrt{1/6} \approx 0.41$, and $0.41^{29} \approx 5\times10^{-12}$, close to the measured
-# $3.6\times10^{-12}$. (Its forward spread, left, levels off instead of vanishing: PyTorch's default biases add fresh
-# signal in every layer, chapter 3 §2. Nothing adds to the gradient on the way back.)
+# $3.6\times10^{-12}$ here ($1.3$ to $7.5\times10^{-12}$ over five seeds, within a factor of four). (Its forward
+# spread, left, levels off instead of vanishing: PyTorch's default biases add fresh signal in every layer,
+# chapter 3 §2. Nothing adds to the gradient on the way back.)
 #
 # Adding the identity path (one line in `forward`, no extra parameters) turns each layer's factor from $J$ into
 # $I + J$ (chapter 2), with $J$ the layer's *Jacobian*, the matrix of derivatives of its output with respect to its
 # input. Now nothing vanishes: in mean square a residual block can never shrink the gradient, so it
-# *grows* towards the input instead, about 13× here. That is just outside the band, so the verdict reads
-# "exploding", though it is mild next to the forward signal, whose spread grows more than a hundredfold. A
-# LayerNorm inside the block (pre-norm: $2n$ more numbers per block) or after the addition (post-norm) keeps the
-# signal's scale in check, and the ratio stays within the healthy band. With the initialisation fixed, the way the
-# code arranges the same layers decides which of chapters 1–2's regimes you are in.
+# *grows* towards the input instead, about 13× here (13× to 52× over five seeds). That is outside the band, so
+# the verdict reads "exploding", though it is mild next to the forward signal, whose spread grows more than a
+# hundredfold (180- to 250-fold over five seeds). A LayerNorm inside the block (pre-norm: $2n$ more numbers per
+# block) or after the addition (post-norm) keeps the signal's scale in check, and the ratio stays within the
+# healthy band. With the initialisation fixed, the way the code arranges the same layers decides which of
+# chapters 1–2's regimes you are in.
 #
 # The explorer below shows one network at a time: its tree, its count and its gradient flow. At its defaults
 # (30 residual blocks of width 64, ReLU) it draws this:
@@ -735,7 +746,7 @@ precomputed_explorer(block_builder_explorer(device="cpu"), "block", block_types)
 #    count for two `Linear(16, 8)` layers, then count.
 # 3. *(predict, then check)* Which scales between 0.01 and 100 give a traced output equal to the eager one? Pass
 #    your own `scales` to `trace_disagreement` (the trace is always recorded on the unscaled example, which takes
-#    5 halvings) and compare them with its `halvings`.
+#    5 halvings at the default seed) and compare them with its `halvings`.
 # 4. The transformer block has $12n^2 + 13n$ parameters per layer. Derive it: its attention holds
 #    `nn.MultiheadAttention`'s `in_proj_weight` ($3n \times n$), `in_proj_bias` and `out_proj` (a `Linear(n, n)`);
 #    its MLP is `Linear(n, 4n)`, activation, `Linear(4n, n)`; and it has two LayerNorms. Check with
