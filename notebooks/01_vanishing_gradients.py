@@ -388,7 +388,8 @@ for ax, r in zip(axes, [sigmoid] + tanhs):
     plot_layer_histograms(r, ax)
 for r in tanhs:
     print(f"{r.label}: flat units in layers 10-30: {r.probe.frac_inactive[9:].mean():.0%}, ratio {r.ratio:.3g}")
-assert tanhs[0].probe.frac_inactive[9:].mean() < 0.01 and 0.125 <= tanhs[1].probe.frac_inactive[9:].mean() < 0.135
+# Seeds 0-4: none flat at sigma_w2 = 1; 13.1-13.5% at sigma_w2 = 4
+assert tanhs[0].probe.frac_inactive[9:].mean() < 0.01 and 0.12 < tanhs[1].probe.frac_inactive[9:].mean() < 0.14
 assert 0.1 < tanhs[0].ratio < 1 and tanhs[1].ratio > 10
 
 # %% [markdown]
@@ -479,7 +480,7 @@ print(f"sigmoid: layers in which not one weight changed in 300 steps: {frozen.mi
 # Bands measured over seeds 0-4 and four CPU code paths (AVX-512, AVX2 with MKL's AVX2 path, no vector
 # unit with MKL COMPATIBLE, 1 and 2 threads); the measured range follows each claim.
 assert all(abs(run.losses[0] - math.log(4)) < 0.2 for run in runs)  # first losses 1.38-1.53
-assert frozen.min() == 1 and 6 <= frozen.max() <= 7 and list(frozen) == list(range(1, frozen.max() + 1))
+assert frozen.min() == 1 and 5 <= frozen.max() <= 7 and list(frozen) == list(range(1, frozen.max() + 1))  # 5-7 layers
 assert 0.004 < sigmoid_run.rel_change[-1] < 0.008  # 0.0054-0.0065
 assert 1e-13 < per_layer**19 < 1e-11 and 1e-13 < first_step[0] / first_step[-1] < 1e-11  # 1.8e-12 to 4.2e-12
 assert round(math.log10(first_step[0])) == -15 and round(math.log10(first_step[-1])) == -3
@@ -495,7 +496,7 @@ assert relu_run.accuracy > 0.55 and tanh_run.accuracy > 0.7  # ReLU 64-75%, tanh
 # classifiers should. The sigmoid network then stays at the loss of guessing: 1.371, the entropy of the four
 # classes' frequencies (a little below $\ln 4$, as the classes are not quite balanced), and it answers the
 # commonest class (29.6% of the test set). Its top layer moves a little (about 0.5%), and its first *seven*
-# layers do not move at all: not one of their weights changed (six or seven layers, over five seeds).
+# layers do not move at all: not one of their weights changed (five to seven layers, over five seeds).
 # At about 0.24 per layer, layer 1's gradient is some $10^{-12}$ of layer 20's:
 # its first step would change its weights by about $10^{-15}$ of their size (layer 20's by $10^{-3}$), far
 # below float32's resolution, $\varepsilon = 2^{-23} \approx 1.2\times10^{-7}$ (the gap between 1 and the next
@@ -549,7 +550,8 @@ assert round(FLOAT32_EPS * typical / 2 * 1e9) == 5 and 1e-12 < FLOAT32_EPS * lar
 # $\|\Delta W_l\|/\|W_l\|$ can therefore be far below $\varepsilon$: it is a few tiny entries stepping,
 # while the rest stand still. Going up, the updates grow about fourfold per layer and clear the bar for
 # more and more entries: 1–2% of layer 10's, about a quarter of layer 12's, about 95% of layer 14's, and
-# practically all (over 99.9%) from layer 17 on. Below layer 8 not even the entries nearest zero clear it.
+# practically all (over 99.9%) from layer 17 on. Below layer 8 not even the entries nearest zero clear it (with
+# other seeds the line falls between layers 6 and 8).
 #
 # ### The update-to-data ratio
 #
