@@ -118,12 +118,13 @@ print(f"Adam, learning rate {settings['lr']}, {settings['steps']} steps of {sett
       f"({passes:.1f} passes over the training set)")
 print(f"test accuracy: {reference.accuracy:.1%} ({mistakes} mistakes in {len(x_test)})")
 assert (settings["optimizer"], settings["lr"], settings["steps"], settings["batch"]) == ("adam", 0.003, 600, 64)
-# Seeds 0-4 reach 96.9% to 98.4% (7 to 14 mistakes). The run is in float64 on one thread and settles rather
-# than amplifying rounding: every CPU code path tried prints the same digits, so they are not marked with ≈.
-assert round(passes, 1) == 28.5 and 0.96 < reference.accuracy < 0.99
+# Seeds 0-4 (of the split, the initialisation and the minibatches together) reach 94.7% to 97.8% (24 to 10
+# mistakes). The run is in float64 on one thread and settles rather than amplifying rounding: every CPU code
+# path tried prints the same digits, so they are not marked with ≈.
+assert round(passes, 1) == 28.5 and 0.93 < reference.accuracy < 0.99
 
 # %% [markdown]
-# 97.6% of the 449 test digits are classified correctly: 11 mistakes (other seeds give 96.9% to 98.4%). This
+# 97.6% of the 449 test digits are classified correctly: 11 mistakes (other seeds give 94.7% to 97.8%). This
 # trained network is what the rest of the chapter takes apart.
 #
 # ## 2. ReLU is a mask that depends on the input
@@ -157,14 +158,17 @@ zeros = {name: [1 - float(m.double().mean()) for m in activation_masks(net, x_te
          for name, net in (("at initialisation", untrained), ("after training", model))}
 for name, per_layer in zeros.items():
     print(f"{name:18s} zeros: layer 1 {per_layer[0]:.1%}, layer 2 {per_layer[1]:.1%}")
-assert 0.49 < zeros["at initialisation"][0] < 0.52 and 0.43 < zeros["at initialisation"][1] < 0.45
-assert all(round(z, 1) == 0.3 for z in zeros["after training"])
+# Seeds 0-4: 47-53% and 44-52% zeros at initialisation; 22-30% and 30-39% after training, in every layer
+# 8 to 29 points fewer than at initialisation.
+assert all(0.4 < z < 0.6 for z in zeros["at initialisation"])
+assert all(0.18 < z < 0.43 for z in zeros["after training"])
+assert all(after < before - 0.04 for before, after in zip(zeros["at initialisation"], zeros["after training"]))
 
 # %% [markdown]
 # At initialisation about half of the units are off for a typical input, as for any layer whose
-# pre-activations are roughly symmetric around zero. Training *lowers* the fraction to about 30% in both
-# layers: nothing in the loss asks for sparsity, and this small network uses most of its units for most
-# digits.
+# pre-activations are roughly symmetric around zero. Training *lowers* the fraction, to 30% in both layers
+# here (22% to 39% over five seeds): nothing in the loss asks for sparsity, and this small network uses most
+# of its units for most digits.
 #
 # ### Zeros per input, or units dead for every input?
 #
@@ -195,13 +199,18 @@ for name, probe in probes.items():
 live = [a[a > 0] for a in probes["after training"].unit_active]
 print("after training, median activity of a live unit: " + ", ".join(f"{np.median(a):.0%}" for a in live))
 dead_counts = {name: [round(d * 128) for d in probe.frac_dead] for name, probe in probes.items()}
-assert dead_counts == {"at initialisation": [2, 4], "after training": [15, 10]}
-assert all(round(float(np.median(a)), 1) == 0.8 for a in live)
+# Seeds 0-4: 2-8 and 4-11 dead units at initialisation, 12-18 and 10-31 after training (more in every layer);
+# the median live unit is on for 80-91% of the training images.
+assert all(1 <= d <= 14 for d in dead_counts["at initialisation"])
+assert all(8 <= d <= 40 for d in dead_counts["after training"])
+assert all(after > before for before, after in zip(*dead_counts.values()))
+assert all(0.75 < np.median(a) < 0.95 for a in live)
 
 # %% [markdown]
-# Before training, 2 units of layer 1 and 4 of layer 2 are already dead. After training the *pairs* are
-# about 30% zeros, but 15 of layer 1's 128 units (11.7%) and 10 of layer 2's (7.8%) are dead. The rest of
-# the zeros are spread over the live units; the median live unit is on for about 80% of the images.
+# Before training, 2 units of layer 1 and 4 of layer 2 are already dead here (2 to 8 and 4 to 11 over five
+# seeds). After training the *pairs* are about 30% zeros, but 15 of layer 1's 128 units (11.7%) and 10 of
+# layer 2's (7.8%) are dead (12 to 18 and 10 to 31 over five seeds). The rest of the zeros are spread over the
+# live units; the median live unit is on for about 80% of the images here (80% to 91% over five seeds).
 #
 # Dead units are the exact case where a ReLU *is* pruning: they can be cut out of the network. "Dead" was
 # measured on the training images; check that the test images do not wake them either:
@@ -212,10 +221,12 @@ for layer, (active, mask) in enumerate(zip(probes["after training"].unit_active,
     dead_units = torch.from_numpy(active == 0)
     print(f"layer {layer}: {int(dead_units.sum())} dead units, switched on by "
           f"{int(mask[:, dead_units].any(dim=1).sum())} of {len(x_test)} test images")
-    assert not mask[:, dead_units].any()
+    assert int(mask[:, dead_units].any(dim=1).sum()) <= 2   # seeds 0-4: 0 or 1 of 449 test images
 
 # %% [markdown]
-# None: on these images the dead units output 0 every time, so removing them changes no output. §4 shows
+# None here: on these images the dead units output 0 every time, so removing them changes no output. Over
+# five seeds, at most one test image (of 449) switches on a unit that was off for every training image:
+# "dead" is a statement about the images measured, and a new input can, rarely, wake such a unit. §4 shows
 # how fast they multiply at large learning rates.
 #
 # **Why some units are dead before any training.** The histograms show more. At initialisation the 50% is
@@ -234,13 +245,16 @@ print("units on for under 5% or over 95% of the images: "
       + "; ".join(f"{name} {', '.join(f'{v:.0%}' for v in e)}" for name, e in extremes.items()))
 print(f"at initialisation, layer 1: correlation between a unit's pre-activation on the average image and the "
       f"fraction of images that switch it on: {corr:.2f}")
-assert blank_pixels == 4 and round(corr, 2) == 0.95
-assert [round(100 * v) for v in extremes["at initialisation"]] == [28, 39]
+# Seeds 0-4 (the split's seed decides which images are training images): 3-5 blank pixels; correlation
+# 0.94-0.95; 28-39% and 36-44% of the units on for under 5% or over 95% of the images at initialisation.
+assert 2 <= blank_pixels <= 6 and corr > 0.9
+assert all(0.2 < v < 0.5 for v in extremes["at initialisation"])
 
 # %% [markdown]
-# 4 pixels are blank in every training image. Before training, 28% of layer 1's units and 39% of layer 2's
-# (about a third) are on for under 5% or over 95% of the images, and a unit's pre-activation on the average
-# image predicts how often it is on (correlation 0.95 in layer 1). Training moves the live units to the
+# 4 pixels are blank in every training image (3 to 5, depending on which images the split's seed puts in the
+# training set). Before training, 28% of layer 1's units and 39% of layer 2's here (28-39% and 36-44% over
+# five seeds: about a third) are on for under 5% or over 95% of the images, and a unit's pre-activation on
+# the average image predicts how often it is on (correlation 0.95 in layer 1; 0.94 to 0.95 over five seeds). Training moves the live units to the
 # middle-upper range and leaves a group of dead ones at 0.
 #
 # ### Which units are on: same digit, different digit
@@ -259,16 +273,22 @@ for name, ov in overlaps.items():
           f"different digits: {ov.different_class[0]:.2f}, {ov.different_class[1]:.2f}")
 trained_overlap = overlaps["after training"]
 gap = trained_overlap.same_class - trained_overlap.different_class
-assert [round(v, 2) for v in trained_overlap.same_class] == [0.80, 0.81]
-assert [round(v, 2) for v in trained_overlap.different_class] == [0.69, 0.64] and gap[1] > gap[0]
 init_gap = overlaps["at initialisation"].same_class - overlaps["at initialisation"].different_class
-assert np.all(init_gap > 0) and np.all(init_gap < gap)
+# Seeds 0-4 after training: same digit 0.80-0.85 in both layers; different digits 0.69-0.78 (layer 1) and
+# 0.64-0.71 (layer 2); gap 0.07-0.11 (layer 1) and 0.12-0.17 (layer 2). At initialisation the gap is
+# 0.09-0.11 (layer 1, as large as after training for three of five seeds) and 0.07-0.09 (layer 2).
+assert all(0.76 < v < 0.89 for v in trained_overlap.same_class)
+assert 0.65 < trained_overlap.different_class[0] < 0.82 and 0.6 < trained_overlap.different_class[1] < 0.75
+assert gap[1] > gap[0] + 0.03 and np.all(init_gap > 0.04) and init_gap[1] < gap[1] - 0.02
 
 # %% [markdown]
-# After training, two images of the same digit share about 80% of their active units; images of different
-# digits share 69% (layer 1) and 64% (layer 2). The gap widens from the first hidden layer to the second:
-# deeper masks are more about the class. Even at initialisation there is a gap, smaller than after training,
-# because similar images give similar pre-activations whatever the weights.
+# After training, two images of the same digit share about 80% of their active units (80-85% over five
+# seeds); images of different digits share 69% (layer 1) and 64% (layer 2) here (69-78% and 64-71% over five
+# seeds). The gap widens from the first hidden layer to the second: deeper masks are more about the class.
+# Even at initialisation there is a gap, because similar images give similar pre-activations whatever the
+# weights. In layer 2 training widens it (to 1.4 to 2.2 times its size at initialisation over five seeds); in
+# layer 1 it stays about the same (a little wider after training here, a little narrower for three of five
+# seeds).
 #
 # Contrast this with **weight pruning**, which zeroes entries of $W$ once. Its mask $M$ is the same for
 # every input: $h' = \mathrm{ReLU}((M \odot W) h + b)$. The Jaccard index between the *weight* masks
@@ -383,13 +403,14 @@ for (act, opt), (dead, acc) in sweep.items():
 relu_sgd, relu_adam = sweep["relu", "sgd"][0], sweep["relu", "adam"][0]
 gelu_sgd, gelu_adam = sweep["gelu", "sgd"][0], sweep["gelu", "adam"][0]
 leaky_adam = sweep["leaky_relu", "adam"][0]
-# Bands over seeds 0-4 and CPU code paths; the measured range follows each claim (learning rates 0.001 ... 1).
-assert relu_sgd[:5].max() < 0.08 and relu_sgd[-1] > 0.15  # 1-7% up to 0.3; 22-64% at 1
-assert 0.15 < relu_adam[1] < 0.3 and 0.3 < relu_adam[2] < 0.5 and relu_adam[3] > 0.85  # 18-27%, 34-45%, 88-94%
+# Bands over seeds 0-4 (the network's seed alone, and all seeds shifted together, which reseeds the split too)
+# and CPU code paths; the measured range follows each claim (learning rates 0.001 ... 1).
+assert relu_sgd[:5].max() < 0.1 and relu_sgd[-1] > 0.15  # 1-8% up to 0.3; 22-64% at 1
+assert 0.15 < relu_adam[1] < 0.3 and 0.3 < relu_adam[2] < 0.56 and relu_adam[3] > 0.78  # 18-27%, 34-50%, 83-95%
 assert np.all(np.diff(relu_adam[:5]) > 0) and relu_adam[4:].min() > 0.95  # rising to 98-100% at 0.3 and 1
-assert gelu_sgd[:5].max() == 0 and gelu_adam[-1] > 0.9 and 0.8 < gelu_adam[4] < 0.95  # 0 up to 0.3; 96-100%; 82-93%
-assert 0.4 < gelu_adam[3] < 0.9 and leaky_adam[3] < relu_adam[3] and 0.6 < leaky_adam[3] < 0.85  # 43-89%; 66-81%
-assert sweep["relu", "adam"][1][:3].min() > 0.88 and sweep["relu", "adam"][1][-1] < 0.15  # 90-97%; 9-12%
+assert gelu_sgd[:5].max() == 0 and gelu_adam[-1] > 0.9 and 0.75 < gelu_adam[4] < 0.98  # 0 up to 0.3; 95-100%; 82-94%
+assert 0.4 < gelu_adam[3] < 0.9 and leaky_adam[3] < relu_adam[3] and 0.55 < leaky_adam[3] < 0.85  # 43-89%; 60-81%
+assert sweep["relu", "adam"][1][:3].min() > 0.86 and sweep["relu", "adam"][1][-1] < 0.15  # 89-97%; 7-12%
 assert sweep["relu", "sgd"][1][0] < 0.15 and sweep["relu", "adam"][1][4] < 0.3  # 4-11%; 9-23%
 
 # %% [markdown]
@@ -400,14 +421,14 @@ assert sweep["relu", "sgd"][1][0] < 0.15 and sweep["relu", "adam"][1][4] < 0.3  
 #   accuracy). The few units dead at small rates (2.7%, 7 of 256, in the table) are about what was dead from
 #   the start (6 of 256, §2).
 # * **Adam** kills far more, and at rates 30 to 100 times smaller: 18–27% of the ReLU units are dead at 0.01,
-#   34–45% at 0.03 (SGD needs a rate of 1 for as many), 88–94% at 0.1, and the accuracy falls with them (to
+#   34–50% at 0.03 (SGD needs a rate of 1 for as many), 83–95% at 0.1, and the accuracy falls with them (to
 #   9–23% at 0.3). Adam divides each step by a running estimate of the
 #   gradient's size, so every parameter, including every bias, moves by about the learning rate per step
 #   whatever its gradient. A few steps of 0.1 in the same direction are enough to push a bias below every
 #   input's reach.
 # * **GELU** under SGD has no "dead" units at any rate up to 0.3 (at 1, where SGD itself goes wild, from 0 to
 #   60% depending on the seed); under Adam at large rates its units are pushed just as far into the flat
-#   region (82–93% at 0.3). At 0.1 leaky ReLU always loses fewer units than ReLU (66–81% against 88–94%);
+#   region (82–94% at 0.3). At 0.1 leaky ReLU always loses fewer units than ReLU (60–81% against 83–95%);
 #   GELU's share there depends on the seed (43–89%). Smoothness helps gradients flow
 #   through units that are *nearly* off; it does not stop a large step from throwing units far off.
 #
@@ -573,10 +594,11 @@ per_layer = [float((lin.weight == 0).double().mean()) for lin in global_copy[0].
 print("80% global L1 pruning leaves per-layer sparsity: " + ", ".join(f"layer {i}: {s:.1%}" for i, s in enumerate(per_layer, 1)))
 total = sum(lin.weight.numel() for lin in global_copy[0].linears)
 assert abs(sum(s * lin.weight.numel() for s, lin in zip(per_layer, global_copy[0].linears)) / total - 0.8) < 1e-4
-assert [round(s, 3) for s in per_layer] == [0.747, 0.826]
+assert 0.7 < per_layer[0] < 0.77 and 0.81 < per_layer[1] < 0.86   # seeds 0-4: 72.6-74.7% and 82.6-83.7%
 
 # %% [markdown]
-# The first layer keeps more of its weights (74.7% pruned) than the second (82.6%). Its weights are larger:
+# The first layer keeps more of its weights (74.7% pruned) than the second (82.6%); over five seeds,
+# 73-75% against 83-84%. Its weights are larger:
 # PyTorch's default initialisation draws them uniformly between $\pm 1/\sqrt{n_{in}}$ (chapter 3), where the
 # *fan-in* $n_{in}$, the layer's number of inputs, is 64 for the first layer against 128 for the second. Global
 # pruning lets layers that can afford it give up more.
@@ -620,43 +642,55 @@ for i, amount in enumerate(AMOUNTS):
 
 # %%
 acc = {m: dict(zip(AMOUNTS, c)) for m, c in curves.items()}
-l1, glob = acc["l1_unstructured"], acc["global_unstructured"]
-assert round(100 * (l1[0.0] - l1[0.7]), 1) == 1.3 and round(100 * (l1[0.0] - acc["random_unstructured"][0.5])) == 15
-assert glob[0.8] > l1[0.8] and glob[0.85] > l1[0.85] and glob[0.9] < l1[0.9] and glob[0.95] > l1[0.95]
-ln = acc["ln_structured"]
-assert round(100 * ln[0.5], 1) == 88.6 and round(100 * l1[0.5], 1) == 97.8
-assert all(ln[a] > acc["random_unstructured"][a] for a in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9))
-assert all(acc["l1_unstructured"][a] > acc["random_unstructured"][a] for a in AMOUNTS[1:])
+l1, glob, ln, rand = (acc[m] for m in ("l1_unstructured", "global_unstructured", "ln_structured", "random_unstructured"))
 assert acc["l1_unstructured"][0.7] == accuracy(l1_70, x_test, y_test)
-assert [round(100 * v, 1) for v in (glob[0.85], l1[0.85], glob[0.9], l1[0.9])] == [93.8, 90.6, 79.7, 84.6]
+# Bands over seeds 0-4 (points of test accuracy). L1 loses 0.2-4.2 by 70%, random unstructured 2.6-15.4 by
+# 50%, and is behind L1 from 50% to 95% for every seed.
+high = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+assert l1[0.0] - l1[0.7] < 0.07 and l1[0.0] - rand[0.5] > 0.01 and all(l1[a] > rand[a] for a in high)
+# Global L1 is ahead of per-layer L1 at 85% for every seed (by 1.8-6.2), at 2 to 4 of 80/85/90/95%.
+assert glob[0.85] > l1[0.85] and sum(glob[a] > l1[a] for a in (0.8, 0.85, 0.9, 0.95)) >= 2
+# L2-structured is behind L1 from 40% to 90% for every seed: by 1.6-19.8 at 50%, by 16.5-28.1 at 70%.
+# (Whether it beats random unstructured depends on the seed, so nothing is asserted about that.)
+assert all(l1[a] > ln[a] for a in (0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9)) and l1[0.7] - ln[0.7] > 0.1
+# Activation top-k: at 20% the accuracy of the unpruned network or 1 test digit off it; 84.0-87.8% at 90%,
+# never below L1 there (47.9-84.6%).
 topk = acc["activation_topk"]
-assert topk[0.2] == acc["l1_unstructured"][0.0] and round(100 * topk[0.9], 1) == 85.7
+assert round(abs(topk[0.2] - l1[0.0]) * len(x_test)) <= 2 and 0.8 < topk[0.9] < 0.93 and topk[0.9] >= l1[0.9]
 kept_at_20, kept_at_90 = 128 - round(0.2 * 128), 128 - round(0.9 * 128)
 few_zeros = [int(((~mask).sum(dim=1) < 128 - kept_at_20).sum()) for mask in test_masks]
 print(f"activation top-k keeps {kept_at_20} of 128 units per layer at amount 0.2, {kept_at_90} at 0.9; "
       f"test images with fewer than {128 - kept_at_20} ReLU zeros: {few_zeros[0]} (layer 1), {few_zeros[1]} (layer 2)")
 gained = round((l1[0.4] - l1[0.0]) * len(x_test))
 print(f"L1 at 40%: {l1[0.4]:.1%}, {gained} more test digits right than unpruned")
-assert (kept_at_20, kept_at_90) == (102, 13) and few_zeros == [3, 34]
-assert round(100 * l1[0.4], 1) == 98.4 and gained == 4 and all(l1[a] >= l1[0.0] for a in (0.2, 0.4, 0.5, 0.6))
+# Seeds 0-4: 0-149 (layer 1) and 0-34 (layer 2) such images; L1 at 20-50% within 0.9 points of the unpruned
+# network, 3 fewer to 4 more test digits right at 40%.
+assert (kept_at_20, kept_at_90) == (102, 13) and all(f < len(x_test) / 2 for f in few_zeros)
+assert all(abs(l1[a] - l1[0.0]) < 0.015 for a in (0.2, 0.4, 0.5)) and abs(gained) <= 6
 
 # %% [markdown]
-# * **Magnitude beats chance.** L1 pruning removes 70% of the hidden weights for a loss of 1.3 points; random
-#   unstructured pruning has lost 15 points by 50%. Which weights go matters more than how many. Up to 60%,
-#   L1 pruning even scores at or slightly above the unpruned network (98.4% at 40%), but that is 4 more test
-#   digits right out of 449: too few to call pruning an improvement.
-# * **Global and per-layer L1 trade places.** Global is ahead at 80–85% (93.8% against 90.6% at 85%), behind at
-#   90% (79.7% against 84.6%), ahead again at 95%. Taking more from the layer that can spare it helps until
-#   that layer, too, runs short; on a network this small neither is reliably better.
-# * **Whole units cost more than single weights.** L2-structured pruning falls far below L1 unstructured
-#   (88.6% against 97.8% at 50%): whole units go, and with them every path through them. Chosen by their norm,
-#   they still cost less than single weights chosen at random, from 50% to 90%.
-# * **Activation top-k** changes no answer at 20%: the ReLU has already zeroed about 30% of each layer for a
-#   typical input, so keeping the top 80% (102 of 128) keeps every nonzero for most images. For the 3 test
-#   images (layer 1) and 34 (layer 2) with fewer than 26 zeros, it drops only their smallest positive
-#   activations, and no test digit changes its answer. Beyond 20% it holds up like L1 weight pruning (85.7% at
-#   90%) although no weight was touched: a per-input mask with 13 units left per layer keeps most of the
-#   accuracy.
+# * **Magnitude beats chance.** L1 pruning removes 70% of the hidden weights for a loss of 1.3 points here
+#   (0.2 to 4.2 over five seeds); random unstructured pruning has lost 15 points by 50% (3 to 15 over five
+#   seeds), and from 50% to 95% it is behind L1 for every seed. Which weights go matters more than how many.
+#   Up to 50%, L1 pruning stays within a point of the unpruned network, here even slightly above it (98.4% at
+#   40%), but that is 4 more test digits right out of 449 (from 3 fewer to 4 more over five seeds): too few
+#   to call pruning an improvement.
+# * **Global and per-layer L1 trade places.** Here global is ahead at 80–85% (93.8% against 90.6% at 85%),
+#   behind at 90% (79.7% against 84.6%), ahead again at 95%. Over five seeds it is ahead at 85% every time,
+#   but at 80%, 90% and 95% the order changes with the seed. Taking more from the layer that can spare it
+#   helps until that layer, too, runs short; on a network this small global is usually, not reliably, better.
+# * **Whole units cost more than single weights.** L2-structured pruning falls below L1 unstructured from 40%
+#   to 90% for every seed (88.6% against 97.8% at 50% here; 2 to 20 points behind at 50% and 16 to 28 at 70%
+#   over five seeds): whole units go, and with them every path through them. Whether units chosen by their
+#   norm cost less than single weights chosen at random depends on the seed: here they do from 50% to 90%,
+#   for three of the other four seeds they do not over most of that range.
+# * **Activation top-k** changes no answer at 20% here (over five seeds, the accuracy moves by at most one
+#   test digit): the ReLU has already zeroed a fifth to two-fifths of each layer for a typical input, so
+#   keeping the top 80% (102 of 128) keeps every nonzero for most images. For the 3 test images (layer 1) and
+#   34 (layer 2) with fewer than 26 zeros (0 to 149 and 0 to 34 over five seeds), it drops only their
+#   smallest positive activations, and here no test digit changes its answer. Beyond 20% it holds up at least
+#   as well as L1 weight pruning (85.7% at 90% here; 84% to 88% over five seeds, where L1 keeps 48% to 85%)
+#   although no weight was touched: a per-input mask with 13 units left per layer keeps most of the accuracy.
 #
 # **Fine-tuning.** Train the pruned network for 100 more steps (Adam, learning rate 0.001) with the mask kept
 # (`weight_orig` trains, the hook keeps the zeros; Han et al., 2015):
@@ -665,13 +699,17 @@ assert round(100 * l1[0.4], 1) == 98.4 and gained == 4 and all(l1[a] >= l1[0.0] 
 tuned_acc = dict(zip(AMOUNTS, tuned["l1_unstructured"]))
 for amount in (0.8, 0.9, 0.95, 0.98):
     print(f"L1, {amount:.0%} pruned: {acc['l1_unstructured'][amount]:.1%} -> {tuned_acc[amount]:.1%} after 100 steps")
-assert [round(100 * tuned_acc[a], 1) for a in (0.9, 0.95, 0.98)] == [95.8, 87.5, 49.2]
-assert [round(100 * l1[a], 1) for a in (0.9, 0.95)] == [84.6, 56.3]
+# Seeds 0-4: after tuning 93.3-97.8% at 90% (0-2.7 points below the unpruned network), 85.3-91.8% at 95%,
+# 49.2-71.0% at 98%, each at least 11 points above the untuned 47.9-84.6%, 18.0-56.3% and 10.9-35.4%.
+assert tuned_acc[0.9] > 0.9 and l1[0.0] - tuned_acc[0.9] < 0.05 and 0.8 < tuned_acc[0.95] < 0.95
+assert 0.4 < tuned_acc[0.98] < 0.8 and all(tuned_acc[a] > l1[a] + 0.08 for a in (0.9, 0.95, 0.98))
+assert 0.4 < l1[0.9] < 0.9 and 0.1 < l1[0.95] < 0.65
 
 # %% [markdown]
-# At 90% sparsity, 100 steps bring the accuracy from 84.6% back to 95.8%. At 95% they bring a large part back
-# (56.3% to 87.5%); at 98%, with 2% of the weights left, it climbs only to 49.2%: 100 steps cannot rebuild
-# what the mask took, and the remaining weights may simply be too few.
+# At 90% sparsity, 100 steps bring the accuracy from 84.6% back to 95.8% (over five seeds, from 48–85% to
+# 93–98%, within 3 points of the unpruned network). At 95% they bring a large part back (56.3% to 87.5%
+# here; to 85–92% over five seeds); at 98%, with 2% of the weights left, it climbs only to 49.2% (49–71% over
+# five seeds): 100 steps cannot rebuild what the mask took, and the remaining weights may simply be too few.
 #
 # **Explore.** The table fine-tuned only L1 pruning. Guess first: with `activation_topk` at 0.9 (85.7% before
 # tuning), how many fine-tuning steps does it take to get back to 95%? Then set the explorer's method, amount
@@ -703,10 +741,11 @@ precomputed_explorer(pruning_explorer(device="cpu"), "method", methods)
 nonzero = [float(m.double().mean()) for m in activation_masks(model, x_test)]
 print("nonzero after ReLU on the test set: " + ", ".join(f"layer {i}: {v:.1%}" for i, v in enumerate(nonzero, 1)))
 print(f"that is {np.mean(nonzero) / 0.030:.0f} times T5-Base's 3.0%")
-assert all(round(v, 2) == 0.70 for v in nonzero) and np.mean(nonzero) / 0.030 > 20
+# Seeds 0-4: 70-78% (layer 1) and 62-70% (layer 2) nonzero, 22 to 23 times T5-Base's fraction.
+assert all(0.55 < v < 0.85 for v in nonzero) and np.mean(nonzero) / 0.030 > 20
 
 # %% [markdown]
-# 70%: more than twenty times denser than T5-Base. Three differences explain most of it. Their MLP layers are wide
+# 70% here (62% to 78% over five seeds and both layers): more than twenty times denser than T5-Base. Three differences explain most of it. Their MLP layers are wide
 # (3072 units against 128) and see rich inputs (text, images), so most units are specialists that fire for
 # few inputs; this network has to share 128 units among all ten digits. They trained for far longer, and Li
 # et al. found the sparsity *emerging* during training, while here training lowered the zeros (from 50% to
@@ -718,8 +757,8 @@ assert all(round(v, 2) == 0.70 for v in nonzero) and np.mean(nonzero) / 0.030 > 
 #
 # > **"An activation function is a kind of pruning: ReLU prunes outputs, weight pruning prunes parameters."**
 # > Half true. ReLU's zeros form a mask, but a different one for every input (§2: images of different digits
-# > share only about two-thirds of their active units), never stored and never a saving in parameters. Only *dead*
-# > units (8–12% here) behave like pruned ones. The comparison works best the other way round: per-input
+# > share only two-thirds to three-quarters of their active units), never stored and never a saving in parameters. Only *dead*
+# > units (8–12% here, 8–24% over five seeds) behave like pruned ones. The comparison works best the other way round: per-input
 # > top-k (§6) is pruning done the way ReLU does it.
 #
 # > **"ReLU's sparsity speeds up inference."** Not on dense kernels. A matrix multiply does the same work whether
@@ -741,7 +780,7 @@ for s, d, c, o in zip(mm.sparsities, mm.dense_us, mm.csr_us, mm.coo_us):
 # > The dense kernel does the same $1024 \times 1024 \times 64$ multiply-adds at every sparsity, so its time does
 # > not depend on the zeros; what differences you see between its rows are the machine's noise (run the cell
 # > again and they move; on a shared machine they can be large). The sparse formats start
-# > far slower and become competitive only when most entries are zero, around 90% and beyond. ReLU's 30–50%
+# > far slower and become competitive only when most entries are zero, around 90% and beyond. ReLU's 20–50%
 # > zeros, which moreover change with every input, buy nothing on a dense kernel; getting a speed-up needs
 # > very high, fixed sparsity or hardware built for it (for example NVIDIA's 2:4 structured sparsity, in which
 # > 2 of every 4 consecutive weights are zero).
@@ -772,7 +811,7 @@ print(f"gelu / relu: alone x{act_t.alone_us['gelu'] / act_t.alone_us['relu']:.1f
 # > draws a new mask on every training step.
 #
 # > **"GELU avoids dead neurons."** Only for gentle training. With SGD at rates up to 0.3, no GELU unit died; with
-# > Adam at learning rate 0.3, 82–93% of GELU units sat in the flat region for every training image (§4).
+# > Adam at learning rate 0.3, 82–94% of GELU units sat in the flat region for every training image (§4).
 #
 # > **"A pruned model's `state_dict` must be re-pruned before loading."** Correct as far as it goes (§5): the
 # > keys are `weight_orig` and `weight_mask`, which a plain layer does not accept. Call `prune.remove` before
@@ -789,8 +828,9 @@ print(f"gelu / relu: alone x{act_t.alone_us['gelu'] / act_t.alone_us['relu']:.1f
 # * Large learning rates kill ReLU units, and Adam kills them at rates 30 to 100 times smaller than SGD.
 # * `torch.nn.utils.prune` keeps `weight_orig` and a mask and multiplies them in a pre-hook: no memory saved
 #   until `remove`, after which nothing keeps the zeros.
-# * Magnitude beats random, structured costs most, global and per-layer L1 trade places; fine-tuning recovers 90% sparsity
-#   almost fully, 98% only to half. Per-input top-k of the activations holds up as well as L1 weight pruning.
+# * Magnitude beats random, structured costs most, global L1 is usually but not reliably ahead of per-layer L1;
+#   fine-tuning recovers 90% sparsity almost fully, 98% only to a half or two-thirds. Per-input top-k of the
+#   activations holds up at least as well as L1 weight pruning.
 # * Zeros make a dense matmul no faster; GELU's extra cost vanishes inside a layer.
 #
 # ## Exercises
