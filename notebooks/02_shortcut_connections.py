@@ -497,7 +497,7 @@ assert abs(schemes.theory["pre-norm"].grad_ratio[0] - math.sqrt(51 / 2)) < 0.2 a
 
 # %% [markdown]
 # The order is the one the theory predicts: unscaled branches multiply the signal's mean square by
-# about $10^{14}$ here over 50 blocks (2e+14 to 5e+15 over five seeds), pre-norm adds one per block (here the inputs'
+# about $10^{14}$ here over 50 blocks ($2\times10^{14}$ to $5\times10^{15}$ over five seeds), pre-norm adds one per block (here the inputs'
 # measured mean square is $v_0 = 1.06$, not exactly 1, so the prediction is $v_{50}/v_0 = (1.06 + 50)/1.06 = 48$;
 # measured 41 here; over five seeds the measurement lies within 20% of the prediction, either way),
 # branches scaled by $1/\sqrt{L}$ end near $e$ (2.7 here, 2.5–3.1 over five seeds), and ReZero and Fixup leave it at exactly 1,
