@@ -666,7 +666,10 @@ print(f"post-norm, L = 48: the average over batches keeps {kept[0]:.2f} of layer
 # Bands over seeds 0-4, measured: L = 6 expected post-norm 0.64-1.10, pre-norm 0.47-0.70; L = 48 expected post-norm
 # 0.77-4.00 (per mini-batch 0.48-2.41), pre-norm 0.17-0.33; kept at layer 1 0.21-0.58, at layer 48 0.89-0.97.
 assert 0.5 < expected[6].spread("post") < 1.3 and 0.35 < expected[6].spread("pre") < 0.85
-assert 2.5 < deep.spread("post") < 5.5 and 0.5 < deep.spread("post", expected=False) < 3.2
+# The expected post-norm profile at L = 48 grows towards the output for seeds 0-3 (3.0-4.0) but not for seed 4
+# (0.77): what holds for all five is that it is far less tilted towards the input than pre-norm's.
+assert 0.5 < deep.spread("post") < 5.5 and deep.spread("post") > 2 * deep.spread("pre")
+assert 0.3 < deep.spread("post", expected=False) < 3.2
 assert 0.12 < deep.spread("pre") < 0.4 and kept[0] < 0.75 and kept[-1] > 0.8
 
 # %% [markdown]
@@ -675,11 +678,12 @@ assert 0.12 < deep.spread("pre") < 0.4 and kept[0] < 0.75 and kept[-1] > 0.8
 #   times $\sqrt L$ it stays within 10% here from $L = 6$ to 48 (within 18% over five seeds), while the gradient itself drops by more than
 #   half. Post-norm's does not shrink with depth. The mechanism is §3's: a pre-norm stream's variance
 #   grows about linearly with depth, and the final LayerNorm divides by its standard deviation.
-# * *Post-norm's profile: at depth 48, yes, once the gradient is averaged over batches.* One mini-batch's
+# * *Post-norm's profile: at depth 48, mostly, once the gradient is averaged over batches.* One mini-batch's
 #   gradient has no consistent lean: here it leans slightly the wrong way (from $L = 12$ on the last layer
 #   gets 0.56–0.79 of the first's), but over five seeds that ratio ranges over 0.56–3.2.
 #   The expected gradient of the 48-layer stack grows towards the output, the last layer getting 3.0 times
-#   the first's here (0.8–4.0 over five seeds; single mini-batches: 0.56 for the one above, 1.1 for the mean
+#   the first's here. It does so for four of five seeds (3.0–4.0), not for the fifth (0.77), so one network
+#   per seed supports their finding without settling it (single mini-batches: 0.56 for the one above, 1.1 for the mean
 #   of eight batches' norms, 0.5–2.4 over five seeds): the early layers' per-batch gradients are mostly noise that cancels (the average
 #   over 64 batches keeps 0.34 of layer 1's typical per-batch norm, 0.93 of layer 48's; 0.21–0.58 and 0.89–0.97 over
 #   five seeds). At $L = 6$, their model's depth, the expected profile does not grow towards the output:
@@ -839,7 +843,8 @@ assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).a
 # * In transformer stacks, pre-norm's last-layer gradient falls like $1/\sqrt L$ and post-norm's does not,
 #   as Xiong et al. (2020) predict. In a post-norm stack the gradient reaching each layer's output is
 #   U-shaped at initialisation; the weight gradients growing towards the output that Xiong et al. measure
-#   appear at depth 48 once the gradient is averaged over mini-batches, as they average it; their level
+#   appear at depth 48 once the gradient is averaged over mini-batches, as they average it (for four networks
+#   of five); their level
 #   pre-norm profile does not appear here.
 # * A 32-layer plain GELU network with PyTorch's default initialisation does not train; the same network
 #   with shortcuts does, from a first loss of 8–39 (over five seeds) instead of $\ln 4 \approx 1.39$, and with pre-norm
@@ -933,9 +938,10 @@ print(f"Ex. 4: v_l = 1 + l (v_40 = {pre40.mean_square[-1]:.0f}); |dℓ/dh_1| / |
 assert abs(pre40.grad_ratio[0] - math.sqrt(41 / 2)) < 1e-6 and abs(pre40.mean_square[-1] - 41) < 1e-6
 sgd = train_network(depth=32, width=64, activation="gelu_tanh", init="default", optimizer="sgd", lr=0.1,
                     steps=2, shortcut=True, norm="none")
-print(f"Ex. 5: SGD at 0.1 diverges at once: loss {sgd.losses[0]:.3g} at step 1, {sgd.losses[1]:.2g} at step 2 "
+print(f"Ex. 5: SGD at 0.1 blows up at once: loss {sgd.losses[0]:.3g} at step 1, {sgd.losses[1]:.2g} at step 2 "
       f"(a loss of {sgd.losses[0]:.0f} comes with a huge gradient, and SGD's step is proportional to it; Adam's is not)")
-assert sgd.losses[0] == short_run.losses[0] and sgd.losses[1] > 1e4  # the same network and batch as §5's
+# Seeds 0-4: the second loss is 2.8 times the first (27.6 to 77.9) to over 10^4
+assert sgd.losses[0] == short_run.losses[0] and sgd.losses[1] > 2 * sgd.losses[0]  # the same network and batch as §5's
 tanh_shared = stream_statistics("unscaled", depth=50, activation="tanh", sigma_w2=1.0).shared
 print(f"Ex. 6: tanh, shared fraction {tanh_shared[0]:.2f} at the input, {tanh_shared[-1]:.2f} after 50 blocks "
       "(tanh is odd, so its outputs have no common positive part for W_2 to turn into a shared direction)")
