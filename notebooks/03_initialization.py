@@ -725,7 +725,7 @@ gaussian_linear = spectra[("identity", "normal")]
 assert gaussian_linear.log10_spread > 1.2 and 0.4 < gaussian_linear.tiny_fraction < 0.5
 # Seeds 0-4: the linear Gaussian mean square 0.78-1.07 (0.99 here); tanh's spreads 1.59-1.64 and 0.52-0.55 decades,
 # its orthogonal largest 0.31-0.36, its mean squares 0.014-0.025 (within 36% of mean field's 0.0225); ReLU's mean
-# squares 0.29-1.1 (Gaussian) and 0.61-1.78 (orthogonal). The eight draws start at seeds 0-4: typical 0.42-0.51
+# squares 0.29-1.1 (Gaussian) and 0.61-1.78 (orthogonal). The eight draws start at seeds 0-4: typical 0.42-0.53
 # (Gaussian) and 0.74-0.86 (orthogonal), the Gaussian ones from 0.29 to 1.1-1.2, the orthogonal ones at most 1.78
 assert 0.7 < np.mean(gaussian_linear.singular_values**2) < 1.15
 assert round(spectra[("tanh", "normal")].log10_spread, 1) == 1.6 and round(spectra[("tanh", "orthogonal")].log10_spread, 1) == 0.5
@@ -755,7 +755,7 @@ assert 0.2 < relu_draws["normal"].min() < 0.4 and 1.0 < relu_draws["normal"].max
 #   (Gaussian) and 1.78 (orthogonal): the Gaussian network shrinks a gradient's norm, top to bottom, to
 #   $\sqrt{0.43} \approx 0.66$ — like §2's He network — and the orthogonal one grows it by $\sqrt{1.78} \approx 1.33$.
 #   Both are single draws (over five seeds 0.29 to 1.1 and 0.61 to 1.78).
-#   Over eight networks, the Gaussian ones range from 0.29 to 1.1 and are typically 0.43 (0.42 to 0.51 for
+#   Over eight networks, the Gaussian ones range from 0.29 to 1.1 and are typically 0.43 (0.42 to 0.53 for
 #   other sets of eight), below mean field's 1; the orthogonal ones are typically 0.86 (0.74 to 0.86), and
 #   1.78 was the largest. Single finite networks scatter,
 #   mostly below the mean-field value (§9 measures it); orthogonal weights keep every length and so remove
@@ -887,19 +887,24 @@ for n, r in widths.items():
     print(f"{n:5d} {r.spread[-1]:19.3f} {std[-1]:8.3f} {r.log_q_deviation.mean(axis=0)[-1]:11.3f} {shift[-1]:7.3f}")
 
 # %%
-for n in (64, 128):  # spread within 10%; mean shift within two standard errors (spread / sqrt(128))
+# Seeds 0-4: the spread within 6% of the law at widths 64 and 128; the mean shift above the law's by 0.19-0.21 at
+# width 64 and 0.21-0.26 at width 128, about two standard errors (spread / sqrt(128): 0.29 and 0.22); at width 32
+# the shift -3.22 to -3.32 and the spread 2.52-2.61; at width 16 the spread 4.35-4.41; 32 over 128: 1.96-2.07
+for n in (64, 128):
     assert abs(widths[n].spread[-1] / widths[n].law[1][-1] - 1) < 0.1
-    assert abs(widths[n].log_q_deviation.mean(axis=0)[-1] - widths[n].law[0][-1]) < 2 * widths[n].spread[-1] / math.sqrt(128)
+    assert 0 < widths[n].log_q_deviation.mean(axis=0)[-1] - widths[n].law[0][-1] < 0.35
 shift32 = widths[32].log_q_deviation.mean(axis=0)[-1]
-assert abs(shift32 + 3.3) < 0.05 and abs(widths[32].spread[-1] - 2.5) < 0.05
-assert abs(widths[16].spread[-1] - 4.4) < 0.05 and abs(widths[16].law[1][-1] - 3.5) < 0.05
+assert abs(shift32 + 3.3) < 0.15 and abs(widths[32].spread[-1] - 2.55) < 0.15
+assert abs(widths[16].spread[-1] - 4.4) < 0.15 and abs(widths[16].law[1][-1] - 3.5) < 0.05
 assert 1.8 < widths[32].spread[-1] / widths[128].spread[-1] < 2.2 and 2.3 < widths[32].spread[-1] < 2.8
 
 # %% [markdown]
-# From width 64 up, the $5/n$ law matches the measured spread within 10% and the mean shift within two
-# standard errors of 128 networks. At width 16 it underestimates it (4.4 against 3.5), as a first-order expansion in $1/n$ may
+# From width 64 up, the $5/n$ law matches the measured spread within 10%. Its mean shift is a little too
+# negative: the measured one lies 0.2 to 0.26 above it over five seeds, about two standard errors of 128
+# networks (at width 128: $-0.57$ here against the law's $-0.78$). At width 16 it underestimates it (4.4 against 3.5), as a first-order expansion in $1/n$ may
 # when $d/n > 2$. Going from width 32 to width 128 halves the spread, as $\sqrt{d/n}$ says. At width 32 and
-# depth 40 a single network's $\hat q$ sits at $e^{-3.3 \pm 2.5}$ of mean field, typically 2 to 300 times below it — the reason
+# depth 40 a single network's $\hat q$ sits at $e^{-3.3 \pm 2.5}$ of mean field ($-3.2$ to $-3.3$, $\pm 2.5$ to $2.6$ over
+# five seeds), typically 2 to 300 times below it — the reason
 # §2's He network ended at 0.66 rather than 1, and the reason the phase diagram averages over seeds.
 #
 # **Predict, then check.** Width 128, depth 100: bigger or smaller spread than width 32, depth 10? Then
