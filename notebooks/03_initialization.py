@@ -296,7 +296,7 @@ assert abs(default_relu.theory_ratio - 6**-14.5) < 1e-14
 assert 2e-12 < default_relu.flow.ratio < 8e-12 and 4.5e-12 < default_relu.theory_ratio < 5.5e-12
 assert round(math.log10(default_tanh.flow.ratio)) == -7
 assert 0.4 < he_relu.flow.ratio < 1.8
-assert abs(q_star_default - 1 / 320) < 1e-12 and abs(plateau - 0.0325) < 0.001 and abs(default_relu.theory.act_std[-1] / plateau - 1) < 0.03 and round(default_relu.theory.act_std[-1], 3) == 0.033
+assert abs(q_star_default - 1 / 320) < 1e-12 and abs(plateau - 0.0325) < 0.0015 and abs(default_relu.theory.act_std[-1] / plateau - 1) < 0.03 and round(default_relu.theory.act_std[-1], 3) == 0.033
 assert abs(he_relu.flow.probe.act_std[0] - 0.83) < 0.02 and 0.25 < he_relu.flow.probe.act_std[-1] < 1.0
 assert round(he_relu.theory.act_std[-1], 2) == 0.83 and np.ptp(he_relu.theory.q) < 1e-12
 assert round(he_default_bias.q[-1] / he_default_bias.q[0], 3) == 1.038
@@ -843,13 +843,15 @@ for init, run in (("constant", symmetry["constant"]), ("constant, dropout 0.5", 
 
 # %%
 with_dropout = second["constant, dropout 0.5"]
-assert second["constant"].max() < 1e-12 and round(with_dropout.min(), 3) == 0.007 and round(with_dropout.max(), 2) == 0.05
-assert round(dropped.accuracy, 2) == 0.50
+# Seeds 0-4: with dropout the second singular value is 0.0069-0.0086 to 0.044-0.068 of the largest; accuracy 43-54%
+assert second["constant"].max() < 1e-12 and 0.005 < with_dropout.min() < 0.012 and 0.03 < with_dropout.max() < 0.1
+assert 0.38 < dropped.accuracy < 0.6
 
 # %% [markdown]
 # With dropout every weight matrix has left rank 1: its second singular value is now between 0.007 and
-# 0.05 of the largest. But the symmetry breaks *slowly*: after 200 steps the units are still nearly copies of each
-# other, and the test accuracy has not moved from the constant network's 50%. Random weights break the
+# 0.05 of the largest (0.007 to 0.009 and 0.04 to 0.07 over five seeds). But the symmetry breaks *slowly*: after
+# 200 steps the units are still nearly copies of each other, and the test accuracy, 50% here (43–54% over five
+# seeds), is no better than the constant network's. Random weights break the
 # symmetry at once, and their *scale* is what the rest of this chapter is about.
 #
 # ## 9. Finite width: one network is not the average
