@@ -745,7 +745,7 @@ assert abs(plain_run.losses[0] - math.log(4)) < 0.01 and 3 < short_run.losses[0]
 # The training outcomes below as bands over seeds 0-4 and CPU code paths; the measured range follows each claim.
 assert plain_run.rel_change[0] == 0.0 and abs(plain_run.losses[-1] - guess_loss) < 0.02  # within 0.015
 assert abs(plain_run.accuracy - guess_accuracy) < 0.005  # the commonest class, in every run
-assert 4 < short_run.losses[0] < 55 and short_run.losses[-1] < 0.5 and 0.74 < short_run.accuracy < 0.86  # 0.24-0.35; 78-81%
+assert 4 < short_run.losses[0] < 55 and short_run.losses[-1] < 0.6 and 0.74 < short_run.accuracy < 0.86  # 0.24-0.48; 78-81%
 assert 1.5 < prenorm_run.losses[0] < 6 and prenorm_run.losses[-1] < 0.4 and prenorm_run.accuracy > 0.7  # 0.13-0.30; 74-78%
 assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).all()  # at least 0.12
 
@@ -757,7 +757,7 @@ assert (short_run.rel_change > 0.01).all() and (prenorm_run.rel_change > 0.01).a
 # through 31 unscaled branches (§3) and the classifier multiplies it. If it is like §3.1's ReLU stream
 # (GELU, too, is not odd), most of it is one vector shared by all inputs, and the network starts out
 # confidently giving nearly the same answer for every input. With pre-norm shortcuts the start is tame
-# (2.5 here, 1.9–4.7 over five seeds) and the loss ends as low (0.13–0.30 over five seeds and several CPUs, against 0.24–0.35 with plain
+# (2.5 here, 1.9–4.7 over five seeds) and the loss ends as low (0.13–0.30 over five seeds and several CPUs, against 0.24–0.48 with plain
 # shortcuts: which of the two ends lower depends on the seed). Checking the first loss against $\ln K$ is cheap and worth making a
 # habit: far above it, the initial outputs are too large.
 #

@@ -291,12 +291,12 @@ print(f"He weights with PyTorch's default bias: q_30 / q_1 = {he_default_bias.q[
 assert abs(math.log10(default_relu.flow.ratio / default_relu.theory_ratio)) < 0.3
 assert abs(default_relu.theory_ratio - 6**-14.5) < 1e-14
 # Seeds 0-4: default ReLU 2.8e-12 to 5.4e-12, tanh 7.8e-8 to 1.3e-7 (both within a factor of two of mean field);
-# He 0.50 to 1.46 (0.66 here); the plateau 0.032-0.033, within 3% of mean field's 0.033; He's spread 0.82-0.84 in
+# He 0.50 to 1.46 (0.66 here); the plateau 0.0316-0.0325, within 3.4% of mean field's 0.0326; He's spread 0.82-0.84 in
 # layer 1 and 0.35 to 0.85 in layer 30
 assert 2e-12 < default_relu.flow.ratio < 8e-12 and 4.5e-12 < default_relu.theory_ratio < 5.5e-12
 assert round(math.log10(default_tanh.flow.ratio)) == -7
 assert 0.4 < he_relu.flow.ratio < 1.8
-assert abs(q_star_default - 1 / 320) < 1e-12 and abs(plateau - 0.0325) < 0.0015 and abs(default_relu.theory.act_std[-1] / plateau - 1) < 0.03 and round(default_relu.theory.act_std[-1], 3) == 0.033
+assert abs(q_star_default - 1 / 320) < 1e-12 and abs(plateau - 0.0325) < 0.0015 and abs(default_relu.theory.act_std[-1] / plateau - 1) < 0.05 and round(default_relu.theory.act_std[-1], 3) == 0.033
 assert abs(he_relu.flow.probe.act_std[0] - 0.83) < 0.02 and 0.25 < he_relu.flow.probe.act_std[-1] < 1.0
 assert round(he_relu.theory.act_std[-1], 2) == 0.83 and np.ptp(he_relu.theory.q) < 1e-12
 assert round(he_default_bias.q[-1] / he_default_bias.q[0], 3) == 1.038
@@ -325,7 +325,7 @@ assert round(he_default_bias.q[-1] / he_default_bias.q[0], 3) == 1.038
 # > the bias adds $\sigma_b^2 = 1/(3n) = 0.0026$ back, so $q_l$ settles where the two balance, at the fixed point
 # > $q^* = \sigma_b^2/(1 - \sigma_w^2/2) = 1/320 \approx 0.0031$. A ReLU of a Gaussian of mean square $q^*$ has
 # > standard deviation $\sqrt{q^*\,(1/2 - 1/(2\pi))} = 0.033$: the dashed line, 1% above the measured plateau
-# > (within 3% over five seeds).
+# > (at most 3.4% above it over five seeds).
 # > The gradient does not notice the plateau. ReLU's slope is 0 or 1 whatever the scale of $z$, so every
 # > layer multiplies the gradient's mean square by $\chi = \sigma_w^2/2 = 1/6$ (§5) and the bias cannot stop the
 # > decay. A steady forward signal is no proof of a healthy gradient. At $\sigma_w^2 = 2$, on the other hand,
@@ -809,14 +809,14 @@ for init, run in symmetry.items():
 
 # %%
 assert ranks["constant"] == [1] * 6 and ranks["zeros"] == [0] * 6 and ranks["normal"] == [32] + [64] * 5
-# Bands over seeds 0-4 and CPU code paths: random weights 81-86%, constant weights 50-54%
-assert 0.75 < symmetry["normal"].accuracy < 0.92 and 0.45 < symmetry["constant"].accuracy < 0.6
-assert abs(symmetry["zeros"].accuracy - commonest) < 1e-9 and round(guess_loss, 3) == 1.371
+# Bands over seeds 0-4 and CPU code paths: random weights 81-86%, constant weights 44-54%
+assert 0.75 < symmetry["normal"].accuracy < 0.92 and 0.38 < symmetry["constant"].accuracy < 0.6
+assert abs(symmetry["zeros"].accuracy - commonest) < 1e-9 and abs(guess_loss - math.log(4)) < 0.02  # 1.371-1.381
 
 # %% [markdown]
 # The constant-initialised network ends with every weight matrix of rank 1 (the first has rank at
 # most 32, its input size, when random): 64 units per layer, one degree of freedom. It still learns
-# something (50%; 50–54% over five seeds, against the 29.6% of always guessing the commonest class), as a width-1 network would.
+# something (50%; 44–54% over five seeds, against the 29.6% of always guessing the commonest class), as a width-1 network would.
 # The zero-initialised one never moves a weight. Below the top layer the backward signal
 # $W_{l+1}^\top \delta_{l+1}$ is zero, so the biases there stay put too; only the top layer's bias and the
 # classifier head learn, the output never depends on the input, and the network ends up guessing the
