@@ -811,7 +811,9 @@ for init, run in symmetry.items():
 assert ranks["constant"] == [1] * 6 and ranks["zeros"] == [0] * 6 and ranks["normal"] == [32] + [64] * 5
 # Bands over seeds 0-4 and CPU code paths: random weights 81-86%, constant weights 44-54%
 assert 0.75 < symmetry["normal"].accuracy < 0.92 and 0.38 < symmetry["constant"].accuracy < 0.6
-assert abs(symmetry["zeros"].accuracy - commonest) < 1e-9 and abs(guess_loss - math.log(4)) < 0.02  # 1.371-1.381
+# The zero-initialised net answers one class for every input: the commonest for four seeds, for seed 2 one that
+# scores 0.8 points more on the test set; the guessing loss is 1.371-1.381
+assert abs(symmetry["zeros"].accuracy - commonest) < 0.02 and abs(guess_loss - math.log(4)) < 0.02
 
 # %% [markdown]
 # The constant-initialised network ends with every weight matrix of rank 1 (the first has rank at
@@ -819,8 +821,8 @@ assert abs(symmetry["zeros"].accuracy - commonest) < 1e-9 and abs(guess_loss - m
 # something (50%; 44–54% over five seeds, against the 29.6% of always guessing the commonest class), as a width-1 network would.
 # The zero-initialised one never moves a weight. Below the top layer the backward signal
 # $W_{l+1}^\top \delta_{l+1}$ is zero, so the biases there stay put too; only the top layer's bias and the
-# classifier head learn, the output never depends on the input, and the network ends up guessing the
-# commonest class. Random weights reach 81% (81–86% over five seeds).
+# classifier head learn, the output never depends on the input, and the network ends up answering one class
+# for every input (here the commonest). Random weights reach 81% (81–86% over five seeds).
 #
 # **What else breaks the symmetry?** *Dropout* does (Dive into Deep Learning makes the point): it zeroes a
 # random subset of units in every step, a different subset for each unit, so identical units receive
